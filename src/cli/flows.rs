@@ -1,0 +1,147 @@
+//! `civictext flows check` and `civictext flows test`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::flow::Severity;
+use crate::flow::compile::step_texts;
+use crate::flow::conversation_test;
+use crate::flows_dir;
+use crate::sms::segments::{self, Encoding};
+
+/// Prints every diagnostic and (optionally) the cost table; fails when any flow has errors.
+pub fn check(dir: &Path, costs: bool) -> anyhow::Result<ExitCode> {
+    let (catalog, checks) = flows_dir::load(dir)?;
+    let mut errors = 0;
+    let mut warnings = 0;
+    for file in &checks {
+        for d in &file.diagnostics {
+            match d.severity {
+                Severity::Error => errors += 1,
+                Severity::Warning => warnings += 1,
+            }
+            println!("{}\n", d.render(Some(&file.text)));
+        }
+    }
+    if costs {
+        print_costs(&catalog);
+    }
+    println!(
+        "{} flow file(s) checked in {}: {} loaded, {errors} error(s), {warnings} warning(s)",
+        checks.len(),
+        dir.display(),
+        catalog.flows().len()
+    );
+    if checks.is_empty() {
+        println!("no flow files (*.yaml) found in {}", dir.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if errors > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_costs(catalog: &crate::flow::catalog::Catalog) {
+    for flow in catalog.flows() {
+        println!("Message cost for `{}` ({}):", flow.id, flow.source);
+        println!(
+            "  {:<6} {:<5} {:<6} {:>5} {:>8}  note",
+            "line", "lang", "enc", "chars", "segments"
+        );
+        for step in &flow.steps {
+            for (lang, text) in step_texts(step) {
+                let c = segments::count(&text);
+                let mut note = String::new();
+                if c.encoding == Encoding::Ucs2 {
+                    let shown: Vec<String> = c
+                        .non_gsm
+                        .iter()
+                        .take(5)
+                        .map(|ch| format!("{ch:?} U+{:04X}", *ch as u32))
+                        .collect();
+                    note = format!("UCS-2 because of {}", shown.join(", "));
+                }
+                if text.contains("{{") {
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    note.push_str("plus inserted values");
+                }
+                println!(
+                    "  {:<6} {:<5} {:<6} {:>5} {:>8}  {note}",
+                    step.pos.line,
+                    lang,
+                    c.encoding.as_str(),
+                    c.characters,
+                    c.segments
+                );
+            }
+        }
+        println!();
+    }
+}
+
+/// Runs every `*.test.yaml` in `dir`; fails when any case fails or a file cannot be read.
+pub fn test(dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
+    let (catalog, checks) = flows_dir::load(dir)?;
+    let mut broken = 0;
+    for file in &checks {
+        for d in file.diagnostics.iter().filter(|d| d.is_error()) {
+            broken += 1;
+            println!("{}\n", d.render(Some(&file.text)));
+        }
+    }
+    let mut passed = 0;
+    let mut failed = 0;
+    let tests = flows_dir::read_tests(dir)?;
+    for (name, text) in &tests {
+        let file = match conversation_test::parse(text) {
+            Ok(f) => f,
+            Err((line, col, msg)) => {
+                println!("{name}:{line}:{col}: error: {msg}");
+                failed += 1;
+                continue;
+            }
+        };
+        for case in conversation_test::run(&catalog, &file) {
+            let ok = case.failures.is_empty();
+            println!(
+                "{} {name}:{} {}",
+                if ok { "PASS" } else { "FAIL" },
+                case.line,
+                case.name
+            );
+            if ok {
+                passed += 1;
+            } else {
+                failed += 1;
+                for f in &case.failures {
+                    println!("    - {f}");
+                }
+            }
+            if verbose || !ok {
+                for (who, text) in &case.transcript {
+                    let arrow = if *who == "resident" { ">" } else { "<" };
+                    for (i, line) in text.lines().enumerate() {
+                        println!("      {} {line}", if i == 0 { arrow } else { " " });
+                    }
+                }
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if tests.is_empty() {
+        println!(
+            "no conversation tests (*.test.yaml) found in {}",
+            dir.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(if failed > 0 || broken > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

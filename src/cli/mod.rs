@@ -1,0 +1,116 @@
+//! The command line: `serve`, `flows check`, `flows test`, `simulate`, …
+
+mod bench;
+mod flows;
+mod serve;
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// civictext: scripted SMS conversations for cities and agencies.
+#[derive(Debug, Parser)]
+#[command(name = "civictext", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway: Twilio webhooks in, replies out. Needs no configuration to try it:
+    /// SQLite file civictext.db, flows from conversation-flows/, 127.0.0.1:8080.
+    Serve(crate::config::Overrides),
+    /// Print the effective configuration (secrets hidden).
+    Config(crate::config::Overrides),
+    /// Export a flow's sessions and answers, one row per session.
+    Export {
+        /// The flow's id.
+        #[arg(long)]
+        flow: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: serve::Format,
+        /// Include residents' phone numbers (otherwise a stable contact number stands in).
+        #[arg(long)]
+        include_phones: bool,
+        #[command(flatten)]
+        settings: crate::config::Overrides,
+    },
+    /// Check, test and inspect conversation flows.
+    #[command(subcommand)]
+    Flows(FlowsCommand),
+    /// Have a conversation with a flow in the terminal, using the real engine. Each line you
+    /// type (or pipe in) is one text from the resident.
+    Simulate(simulate::Args),
+    /// Measure residents served per second against an HTTP-only and a one-transaction-per-text
+    /// baseline, and check that every acknowledged answer was stored exactly once.
+    Bench(bench::Args),
+    /// The benchmark's HTTP ceiling: a fixed TwiML reply to every webhook.
+    #[command(hide = true)]
+    BenchHello {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        bind: std::net::SocketAddr,
+    },
+    /// The benchmark's storage baseline: the gateway with one transaction per text.
+    #[command(hide = true)]
+    BenchNaive {
+        /// SQLite in WAL mode with synchronous FULL instead of the driver's defaults.
+        #[arg(long)]
+        wal: bool,
+        #[command(flatten)]
+        flags: crate::config::Overrides,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FlowsCommand {
+    /// Report every problem in the flow files with file:line:column and a fix, and what each
+    /// message costs to send. Exits non-zero when any flow has errors.
+    Check {
+        /// The flows directory.
+        #[arg(default_value = "conversation-flows")]
+        dir: PathBuf,
+        /// Leave out the per-message cost table.
+        #[arg(long)]
+        no_costs: bool,
+    },
+    /// Run the conversation tests (`*.test.yaml`) kept beside the flows.
+    Test {
+        /// The flows directory.
+        #[arg(default_value = "conversation-flows")]
+        dir: PathBuf,
+        /// Print the whole exchange of every test, not only of failing ones.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+/// Runs the command line; the exit code says whether it succeeded.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(flags) => serve::serve(&flags),
+        Command::Config(flags) => serve::config(&flags),
+        Command::Export {
+            flow,
+            format,
+            include_phones,
+            settings,
+        } => serve::export(&settings, &flow, format, include_phones),
+        Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),
+        Command::Flows(FlowsCommand::Test { dir, verbose }) => flows::test(&dir, verbose),
+        Command::Simulate(args) => simulate::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::BenchHello { bind } => bench::hello(bind),
+        Command::BenchNaive { wal, flags } => bench::naive(&flags, wal),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The engine: (flow, session, resident's text, now, contact) → (new session, effects).
+//!
+//! Pure. It reads no clock (time arrives in [`Context`]), does no IO and uses no randomness but
+//! the `entropy` it is given, so a conversation replays identically in tests, in the simulator
+//! and in the gateway.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::answers::{date, email, location, number, phone, skip, text as free_text, yesno};
+use super::messages::{self, Msg};
+use super::model::{AnswerKind, Flow, OnFail, Question, StepKind};
+use super::render;
+use super::template::Var;
+
+/// What the engine needs from the world for one step.
+#[derive(Debug, Clone)]
+pub struct Context<'a> {
+    pub now: Timestamp,
+    /// Today's date where the resident is, for answers like "tomorrow".
+    pub today: jiff::civil::Date,
+    /// The resident's profile fields (`zip`, `language`, …).
+    pub contact: &'a BTreeMap<String, String>,
+    /// Random bits from the caller, used for tracking codes.
+    pub entropy: u64,
+}
+
+/// A picture or other attachment sent with a text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    pub url: String,
+    pub content_type: String,
+}
+
+/// One text from the resident.
+#[derive(Debug, Clone, Copy)]
+pub struct Inbound<'a> {
+    pub text: &'a str,
+    pub media: &'a [Media],
+}
+
+/// An answer the session holds, for templates, conditions and branching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Given {
+    pub value: String,
+    pub category: String,
+}
+
+/// A conversation in progress. Stored between texts (as JSON), so it must stay small and its
+/// fields must keep their meaning across releases.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub flow: String,
+    pub version: String,
+    pub language: String,
+    /// Index of the step waiting for an answer.
+    pub position: usize,
+    /// Failed attempts at the current question.
+    pub attempts: u32,
+    /// A location read back to the resident, waiting for YES or NO.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_location: Option<String>,
+    pub answers: BTreeMap<String, Given>,
+    /// Contact fields set during this session (they win over the stored profile).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub contact: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_code: Option<String>,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An answer to record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnswerRecord {
+    pub question: String,
+    /// The resident's text as sent.
+    pub raw: String,
+    /// The value as understood: a choice key, `yes`, `4`, `2026-12-05`, `+15025550123`, …
+    pub value: String,
+    /// Choice key, `yes`/`no`, `skipped`, or the answer type.
+    pub category: String,
+}
+
+/// A service request to file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceRequest {
+    pub code: String,
+    pub service: String,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub photo: Option<String>,
+}
+
+/// Something the caller must do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "effect", rename_all = "snake_case")]
+pub enum Effect {
+    /// Text the resident (at most 1600 characters).
+    Send {
+        text: String,
+    },
+    Answer(AnswerRecord),
+    SetContact {
+        field: String,
+        value: String,
+    },
+    FileRequest(ServiceRequest),
+}
+
+/// Whether the session goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the resident's next text.
+    Waiting,
+    /// The flow has ended.
+    Completed,
+}
+
+/// The result of one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub session: Session,
+    pub effects: Vec<Effect>,
+    pub status: Status,
+}
+
+impl Outcome {
+    /// The texts to send, in order.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.effects.iter().filter_map(|e| match e {
+            Effect::Send { text } => Some(text.as_str()),
+            _ => None,
+        })
+    }
+}
+
+/// True once an unanswered session has outlived the flow's `expires_after`.
+pub fn is_expired(session: &Session, now: Timestamp) -> bool {
+    session.expires_at.is_some_and(|t| now >= t)
+}
+
+/// Starts `flow` in `language` (None: the contact's language if the flow speaks it, else the
+/// flow's default) and runs it up to its first question.
+pub fn start(flow: &Flow, language: Option<&str>, ctx: &Context) -> Outcome {
+    let lang = language
+        .or_else(|| ctx.contact.get("language").map(String::as_str))
+        .map(|l| flow.language_or_default(Some(l)))
+        .unwrap_or_else(|| flow.default_language())
+        .to_string();
+    let session = Session {
+        flow: flow.id.clone(),
+        version: flow.version.clone(),
+        language: lang,
+        position: 0,
+        attempts: 0,
+        pending_location: None,
+        answers: BTreeMap::new(),
+        contact: BTreeMap::new(),
+        tracking_code: None,
+        started_at: ctx.now,
+        updated_at: ctx.now,
+        expires_at: None,
+    };
+    let mut run = Run {
+        flow,
+        ctx,
+        session,
+        effects: Vec::new(),
+    };
+    let status = run.go(0);
+    run.finish(status)
+}
+
+/// Gives the resident's text to the question the session is waiting on.
+pub fn step(flow: &Flow, session: Session, input: &Inbound, ctx: &Context) -> Outcome {
+    let mut run = Run {
+        flow,
+        ctx,
+        session,
+        effects: Vec::new(),
+    };
+    let position = run.session.position;
+    let status = match flow.steps.get(position).map(|s| &s.kind) {
+        Some(StepKind::Ask(q)) => run.answer(position, q, input),
+        // A session stored by an older version may point past the end: nothing is waiting.
+        _ => Status::Completed,
+    };
+    run.finish(status)
+}
+
+struct Run<'f, 'c> {
+    flow: &'f Flow,
+    ctx: &'c Context<'c>,
+    session: Session,
+    effects: Vec<Effect>,
+}
+
+/// An answer as understood, or the re-prompt to send.
+enum Understood {
+    Value {
+        value: String,
+        category: String,
+    },
+    Retry(String),
+    /// Asked the resident something on the way (a location read-back); no attempt used.
+    Asked(String),
+}
+
+impl Run<'_, '_> {
+    fn finish(mut self, status: Status) -> Outcome {
+        self.session.updated_at = self.ctx.now;
+        self.session.expires_at = match status {
+            Status::Waiting => self
+                .flow
+                .expires_after
+                .and_then(|d| self.ctx.now.checked_add(d).ok()),
+            Status::Completed => None,
+        };
+        Outcome {
+            session: self.session,
+            effects: self.effects,
+            status,
+        }
+    }
+
+    fn lookup(&self, var: &Var) -> Option<String> {
+        match var {
+            Var::TrackingCode => self.session.tracking_code.clone(),
+            Var::Contact(f) => self
+                .session
+                .contact
+                .get(f)
+                .or_else(|| self.ctx.contact.get(f))
+                .cloned(),
+            Var::Answer(id) => {
+                let given = self.session.answers.get(id)?;
+                if given.category == "skipped" {
+                    return Some(String::new());
+                }
+                let q = self.flow.question(id)?;
+                Some(match &q.kind {
+                    AnswerKind::Choice(c) | AnswerKind::Language(c) => c
+                        .keys
+                        .iter()
+                        .position(|k| *k == given.value)
+                        .map(|i| c.labels[i].get(&self.session.language).render(|_| None))
+                        .unwrap_or_else(|| given.value.clone()),
+                    AnswerKind::YesNo => {
+                        messages::yes_no(&self.session.language, given.value == "yes").to_string()
+                    }
+                    _ => given.value.clone(),
+                })
+            }
+        }
+    }
+
+    fn send(&mut self, text: String) {
+        if !text.trim().is_empty() {
+            self.effects.push(Effect::Send {
+                text: render::limit(text),
+            });
+        }
+    }
+
+    fn say(&mut self, t: &super::model::Text) {
+        let text = t.get(&self.session.language).render(|v| self.lookup(v));
+        self.send(text);
+    }
+
+    fn condition_holds(&self, c: &super::condition::Condition) -> bool {
+        use super::condition::Operand;
+        c.eval(|o| match o {
+            Operand::Answer(id) => self.session.answers.get(id).map(|g| g.value.as_str()),
+            Operand::Contact(f) => self
+                .session
+                .contact
+                .get(f)
+                .or_else(|| self.ctx.contact.get(f))
+                .map(String::as_str),
+        })
+    }
+
+    /// Runs steps from `from` until one waits for the resident or the flow ends.
+    fn go(&mut self, from: usize) -> Status {
+        let steps = &self.flow.steps;
+        let mut at = from;
+        // `flows check` rejects loops that never ask; this bound keeps a bad flow from hanging.
+        for _ in 0..steps.len() * 4 + 16 {
+            let Some(step) = steps.get(at) else {
+                return Status::Completed;
+            };
+            if let Some(c) = &step.when
+                && !self.condition_holds(c)
+            {
+                at += 1;
+                continue;
+            }
+            match &step.kind {
+                StepKind::Say(t) => {
+                    self.say(t);
+                    at += 1;
+                }
+                StepKind::Ask(q) => {
+                    self.session.position = at;
+                    self.session.attempts = 0;
+                    self.session.pending_location = None;
+                    let text = render::question(q, &self.session.language, |v| self.lookup(v));
+                    self.send(text);
+                    return Status::Waiting;
+                }
+                StepKind::Goto(t) => at = *t,
+                StepKind::Branch(arms) => {
+                    at = arms
+                        .iter()
+                        .find(|(c, _)| self.condition_holds(c))
+                        .map_or(at + 1, |(_, t)| *t);
+                }
+                StepKind::End(t) => {
+                    if let Some(t) = t {
+                        self.say(t);
+                    }
+                    return Status::Completed;
+                }
+                StepKind::FileRequest(spec) => {
+                    let code = tracking_code(self.ctx.entropy, at);
+                    self.session.tracking_code = Some(code.clone());
+                    let field = |t: &Option<super::template::Template>| {
+                        t.as_ref()
+                            .map(|t| t.render(|v| self.lookup(v)))
+                            .filter(|s| !s.trim().is_empty())
+                    };
+                    let request = ServiceRequest {
+                        code,
+                        service: spec.service.render(|v| self.lookup(v)),
+                        description: field(&spec.description),
+                        location: field(&spec.location),
+                        photo: field(&spec.photo),
+                    };
+                    self.effects.push(Effect::FileRequest(request));
+                    at += 1;
+                }
+            }
+        }
+        Status::Completed
+    }
+
+    fn answer(&mut self, position: usize, q: &Question, input: &Inbound) -> Status {
+        let understood = self.understand(q, input);
+        let (value, category) = match understood {
+            Understood::Value { value, category } => (value, category),
+            Understood::Asked(text) => {
+                self.send(text);
+                return Status::Waiting;
+            }
+            Understood::Retry(hint) => {
+                self.session.attempts += 1;
+                self.session.pending_location = None;
+                if self.session.attempts >= q.attempts {
+                    return match q.on_fail {
+                        OnFail::Skip => self.go(q.next.target("skipped").unwrap_or(position + 1)),
+                        OnFail::Goto(t) => self.go(t),
+                        OnFail::End => {
+                            let text = messages::text(&self.session.language, Msg::GaveUp);
+                            self.send(text.to_string());
+                            Status::Completed
+                        }
+                    };
+                }
+                let retry = match &q.retry {
+                    Some(t) => t.get(&self.session.language).render(|v| self.lookup(v)),
+                    // An optional question says how to skip it again, or residents get stuck.
+                    None if q.optional => format!("{hint} {}", self.hint(Msg::SkipHint)),
+                    None => hint,
+                };
+                self.send(retry);
+                return Status::Waiting;
+            }
+        };
+        self.session.pending_location = None;
+        self.effects.push(Effect::Answer(AnswerRecord {
+            question: q.id.clone(),
+            raw: input.text.to_string(),
+            value: value.clone(),
+            category: category.clone(),
+        }));
+        if category != "skipped" {
+            if let AnswerKind::Language(_) = q.kind {
+                self.session.language = value.clone();
+                self.set_contact("language", &value);
+            }
+            if let Some(field) = &q.save_as {
+                self.set_contact(field, &value);
+            }
+        }
+        self.session.answers.insert(
+            q.id.clone(),
+            Given {
+                value,
+                category: category.clone(),
+            },
+        );
+        self.go(q.next.target(&category).unwrap_or(position + 1))
+    }
+
+    fn set_contact(&mut self, field: &str, value: &str) {
+        self.session
+            .contact
+            .insert(field.to_string(), value.to_string());
+        self.effects.push(Effect::SetContact {
+            field: field.to_string(),
+            value: value.to_string(),
+        });
+    }
+
+    fn hint(&self, msg: Msg) -> String {
+        messages::text(&self.session.language, msg).to_string()
+    }
+
+    fn understand(&mut self, q: &Question, input: &Inbound) -> Understood {
+        use Understood::*;
+        let reply = input.text;
+        let value = |value: String, category: &str| Value {
+            value,
+            category: category.to_string(),
+        };
+        if q.optional && skip::is_skip(reply) {
+            return value(String::new(), "skipped");
+        }
+        match &q.kind {
+            AnswerKind::Choice(c) | AnswerKind::Language(c) => match c.matcher.match_reply(reply) {
+                Some(i) => value(c.keys[i].clone(), &c.keys[i]),
+                None => {
+                    let question = render::question(q, &self.session.language, |v| self.lookup(v));
+                    Retry(format!("{}\n{question}", self.hint(Msg::InvalidChoice)))
+                }
+            },
+            AnswerKind::YesNo => match yesno::parse_yes_no(reply) {
+                Some(true) => value("yes".into(), "yes"),
+                Some(false) => value("no".into(), "no"),
+                None => Retry(self.hint(Msg::InvalidYesNo)),
+            },
+            AnswerKind::Number { range, integer } => {
+                let parsed = if *integer {
+                    number::parse_integer(reply).map(|i| i as f64)
+                } else {
+                    number::parse_number(reply)
+                };
+                match parsed {
+                    Some(n) if range.contains(n) => value(format_number(n), q.kind.name()),
+                    Some(_) | None => {
+                        let (msg, min, max) = match (range.min, range.max) {
+                            (Some(lo), Some(hi)) => (Msg::NumberBetween, lo, hi),
+                            (Some(lo), None) => (Msg::NumberAtLeast, lo, 0.0),
+                            (None, Some(hi)) => (Msg::NumberAtMost, 0.0, hi),
+                            (None, None) if *integer => (Msg::InvalidInteger, 0.0, 0.0),
+                            (None, None) => (Msg::InvalidNumber, 0.0, 0.0),
+                        };
+                        Retry(
+                            self.hint(msg)
+                                .replace("{min}", &format_number(min))
+                                .replace("{max}", &format_number(max)),
+                        )
+                    }
+                }
+            }
+            AnswerKind::Text { min, max } => {
+                let text = free_text::clean_text(reply);
+                let len = free_text::char_len(&text);
+                if len == 0 {
+                    Retry(self.hint(Msg::TextEmpty))
+                } else if min.is_some_and(|m| len < m as usize) {
+                    Retry(
+                        self.hint(Msg::TextTooShort)
+                            .replace("{min}", &min.unwrap_or(0).to_string()),
+                    )
+                } else if max.is_some_and(|m| len > m as usize) {
+                    Retry(
+                        self.hint(Msg::TextTooLong)
+                            .replace("{max}", &max.unwrap_or(0).to_string()),
+                    )
+                } else {
+                    value(text, "text")
+                }
+            }
+            AnswerKind::Pattern(re) => {
+                let text = reply.trim();
+                if re.is_match(text) {
+                    value(text.to_string(), "pattern")
+                } else {
+                    Retry(self.hint(Msg::InvalidPattern))
+                }
+            }
+            AnswerKind::Date => match date::parse_date(reply, self.ctx.today, self.flow.date_order)
+            {
+                Some(d) => value(d.to_string(), "date"),
+                None => Retry(self.hint(Msg::InvalidDate)),
+            },
+            AnswerKind::Phone => match phone::parse_phone(reply, &self.flow.region) {
+                Some(p) => value(p, "phone"),
+                None => Retry(self.hint(Msg::InvalidPhone)),
+            },
+            AnswerKind::Email => match email::parse_email(reply) {
+                Some(e) => value(e, "email"),
+                None => Retry(self.hint(Msg::InvalidEmail)),
+            },
+            AnswerKind::Photo => {
+                let urls: Vec<&str> = input
+                    .media
+                    .iter()
+                    .filter(|m| m.content_type.starts_with("image/"))
+                    .map(|m| m.url.as_str())
+                    .collect();
+                if urls.is_empty() {
+                    Retry(self.hint(Msg::InvalidPhoto))
+                } else {
+                    value(urls.join(" "), "photo")
+                }
+            }
+            AnswerKind::Location { confirm } => {
+                if let Some(pending) = self.session.pending_location.clone() {
+                    match yesno::parse_yes_no(reply) {
+                        Some(true) => return value(pending, "location"),
+                        Some(false) => {
+                            self.session.pending_location = None;
+                            return Asked(self.hint(Msg::LocationAgain));
+                        }
+                        // Anything else is taken as a corrected location.
+                        None => {}
+                    }
+                }
+                match location::parse_location(reply) {
+                    Some(place) if *confirm => {
+                        self.session.pending_location = Some(place.clone());
+                        Asked(self.hint(Msg::ConfirmLocation).replace("{value}", &place))
+                    }
+                    Some(place) => value(place, "location"),
+                    None => Retry(self.hint(Msg::InvalidLocation)),
+                }
+            }
+        }
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A tracking code residents can read out on the phone: 8 characters of Crockford base-32
+/// (no I, L, O, U), as `XXXX-XXXX`, derived from the caller's entropy and the step.
+pub fn tracking_code(entropy: u64, step: usize) -> String {
+    const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+    // splitmix64, so that two request steps in one conversation get different codes.
+    let mut z = entropy.wrapping_add((step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let mut out = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            out.push('-');
+        }
+        out.push(ALPHABET[((z >> (i * 5)) & 31) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracking_codes_are_readable_and_differ_by_entropy_and_step() {
+        let a = tracking_code(1, 3);
+        assert_eq!(a.len(), 9);
+        assert_eq!(a.as_bytes()[4], b'-');
+        assert!(
+            a.chars()
+                .all(|c| c == '-' || (c.is_ascii_alphanumeric() && !"ILOU".contains(c)))
+        );
+        assert_ne!(a, tracking_code(2, 3));
+        assert_ne!(a, tracking_code(1, 4));
+    }
+
+    #[test]
+    fn numbers_print_without_a_needless_decimal_point() {
+        assert_eq!(format_number(4.0), "4");
+        assert_eq!(format_number(4.5), "4.5");
+        assert_eq!(format_number(-3.0), "-3");
+    }
+}

@@ -1,0 +1,227 @@
+//! A checked, ready-to-run flow. Built only by [`super::compile`], so the engine can trust it:
+//! every step reference resolves, every text has every language, every pattern compiles.
+
+use std::collections::HashMap;
+
+use regex::Regex;
+
+use super::answers::choice::ChoiceSet;
+use super::answers::date::DateOrder;
+use super::answers::number::Range;
+use super::condition::Condition;
+use super::diagnostics::Pos;
+use super::template::Template;
+
+/// A conversation flow.
+#[derive(Debug)]
+pub struct Flow {
+    /// The flow's id (`flow:` in the file), e.g. `parks-survey`.
+    pub id: String,
+    pub title: String,
+    /// A short digest of the file's contents: answers record the version they were given to.
+    pub version: String,
+    /// The file it came from.
+    pub source: String,
+    /// Declared languages; the first is the default.
+    pub languages: Vec<String>,
+    pub keywords: Vec<Keyword>,
+    /// An unanswered session ends quietly after this long.
+    pub expires_after: Option<jiff::SignedDuration>,
+    /// Whether another flow's keyword may interrupt a session of this flow.
+    pub interruptible: bool,
+    /// Default region for phone answers (ISO 3166 code such as `US`).
+    pub region: String,
+    pub date_order: DateOrder,
+    pub steps: Vec<Step>,
+    pub(crate) questions: HashMap<String, usize>,
+}
+
+impl Flow {
+    /// The default language (the first declared).
+    pub fn default_language(&self) -> &str {
+        &self.languages[0]
+    }
+
+    /// `lang` if the flow speaks it, else the default language.
+    pub fn language_or_default<'a>(&'a self, lang: Option<&'a str>) -> &'a str {
+        match lang {
+            Some(l) if self.languages.iter().any(|x| x == l) => l,
+            _ => self.default_language(),
+        }
+    }
+
+    /// The question with this id.
+    pub fn question(&self, id: &str) -> Option<&Question> {
+        self.questions
+            .get(id)
+            .and_then(|&i| match &self.steps[i].kind {
+                StepKind::Ask(q) => Some(q.as_ref()),
+                _ => None,
+            })
+    }
+
+    /// Every question, in file order.
+    pub fn questions(&self) -> impl Iterator<Item = &Question> {
+        self.steps.iter().filter_map(|s| match &s.kind {
+            StepKind::Ask(q) => Some(q.as_ref()),
+            _ => None,
+        })
+    }
+}
+
+/// A keyword that starts a flow, in canonical form (see [`crate::sms::fold::keyword`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyword {
+    pub word: String,
+    /// The language the flow starts in when this keyword is used (None: the contact's own).
+    pub language: Option<String>,
+    pub pos: Pos,
+}
+
+/// A text in every declared language.
+#[derive(Debug, Clone)]
+pub struct Text {
+    /// (language, template), in the flow's language order.
+    pub by_language: Vec<(String, Template)>,
+}
+
+impl Text {
+    /// The text in `lang`, falling back to the first language.
+    pub fn get(&self, lang: &str) -> &Template {
+        self.by_language
+            .iter()
+            .find(|(l, _)| l == lang)
+            .or_else(|| self.by_language.first())
+            .map(|(_, t)| t)
+            .expect("a compiled text has at least one language")
+    }
+}
+
+/// One step of a flow.
+#[derive(Debug)]
+pub struct Step {
+    pub id: Option<String>,
+    /// The step runs only when this holds; otherwise the flow moves on.
+    pub when: Option<Condition>,
+    pub kind: StepKind,
+    pub pos: Pos,
+}
+
+/// What a step does.
+#[derive(Debug)]
+pub enum StepKind {
+    Say(Text),
+    Ask(Box<Question>),
+    Goto(usize),
+    Branch(Vec<(Condition, usize)>),
+    End(Option<Text>),
+    FileRequest(RequestSpec),
+}
+
+/// A question and how its answers are understood.
+#[derive(Debug)]
+pub struct Question {
+    pub id: String,
+    pub text: Text,
+    pub kind: AnswerKind,
+    pub retry: Option<Text>,
+    pub attempts: u32,
+    pub on_fail: OnFail,
+    pub optional: bool,
+    /// Contact field the answer is saved to.
+    pub save_as: Option<String>,
+    pub next: Next,
+}
+
+/// The answer types.
+#[derive(Debug)]
+pub enum AnswerKind {
+    Choice(Choices),
+    YesNo,
+    Number {
+        range: Range,
+        integer: bool,
+    },
+    Text {
+        min: Option<u32>,
+        max: Option<u32>,
+    },
+    Pattern(Regex),
+    Date,
+    Phone,
+    Email,
+    Photo,
+    Location {
+        confirm: bool,
+    },
+    /// Picks the conversation language among the flow's languages.
+    Language(Choices),
+}
+
+impl AnswerKind {
+    /// The name staff write in `type:`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnswerKind::Choice(_) => "choice",
+            AnswerKind::YesNo => "yes_no",
+            AnswerKind::Number { integer: false, .. } => "number",
+            AnswerKind::Number { integer: true, .. } => "integer",
+            AnswerKind::Text { .. } => "text",
+            AnswerKind::Pattern(_) => "pattern",
+            AnswerKind::Date => "date",
+            AnswerKind::Phone => "phone",
+            AnswerKind::Email => "email",
+            AnswerKind::Photo => "photo",
+            AnswerKind::Location { .. } => "location",
+            AnswerKind::Language(_) => "language",
+        }
+    }
+}
+
+/// The options of a choice (or language) question.
+#[derive(Debug)]
+pub struct Choices {
+    pub keys: Vec<String>,
+    pub labels: Vec<Text>,
+    pub matcher: ChoiceSet,
+}
+
+/// What happens when a resident runs out of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFail {
+    /// Move on without an answer.
+    Skip,
+    /// End the conversation.
+    End,
+    /// Jump to a step.
+    Goto(usize),
+}
+
+/// Where to go after a question is answered.
+#[derive(Debug, Clone, Default)]
+pub struct Next {
+    /// Answer category (choice key, `yes`, `no`, `skipped`) → step index.
+    pub by_answer: Vec<(String, usize)>,
+    /// Otherwise (None: the following step).
+    pub otherwise: Option<usize>,
+}
+
+impl Next {
+    /// The step to go to after an answer in `category`, or None for the following one.
+    pub fn target(&self, category: &str) -> Option<usize> {
+        self.by_answer
+            .iter()
+            .find(|(c, _)| c == category)
+            .map(|(_, i)| *i)
+            .or(self.otherwise)
+    }
+}
+
+/// A `file_request` step: each field is a template over earlier answers.
+#[derive(Debug)]
+pub struct RequestSpec {
+    pub service: Template,
+    pub description: Option<Template>,
+    pub location: Option<Template>,
+    pub photo: Option<Template>,
+}

@@ -1,0 +1,442 @@
+//! What the gateway does with one inbound text, decided without IO: the compliance vocabulary
+//! first, then the active session, then keywords, then the (throttled) default reply.
+
+use jiff::{SignedDuration, Timestamp};
+
+use super::flows::FlowSet;
+use super::replies::{Replies, Reply};
+use crate::flow::engine::{self, Context, Effect, Inbound, Media, Outcome, Status};
+use crate::sms::vocabulary::{self, Command};
+use crate::store::{ConsentChange, Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
+
+/// Limits that keep the gateway from texting a robot (or a confused resident) forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThrottleRules {
+    /// At most one default reply per number per this long.
+    pub default_reply_every: SignedDuration,
+    /// Unanswerable texts allowed per window before the number is muted.
+    pub burst: u32,
+    pub window: SignedDuration,
+    /// How long a muted number gets no replies to unanswerable texts.
+    pub mute_for: SignedDuration,
+}
+
+impl Default for ThrottleRules {
+    fn default() -> Self {
+        ThrottleRules {
+            default_reply_every: SignedDuration::from_mins(10),
+            burst: 5,
+            window: SignedDuration::from_hours(1),
+            mute_for: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// Everything a decision needs besides the stored snapshot.
+#[derive(Debug, Clone)]
+pub struct Input<'a> {
+    pub text: &'a str,
+    pub media: &'a [Media],
+    pub now: Timestamp,
+    pub today: jiff::civil::Date,
+    pub entropy: u64,
+}
+
+/// Decides what one inbound text does. Pure: the same snapshot and input give the same decision.
+pub fn decide(
+    flows: &FlowSet,
+    replies: &Replies,
+    rules: &ThrottleRules,
+    snapshot: &Snapshot,
+    input: &Input,
+) -> Decision {
+    let contact = snapshot.contact.as_ref();
+    let opted_out = contact.is_some_and(|c| c.opted_out);
+    let contact_lang = contact.and_then(|c| c.language.as_deref());
+
+    if let Some(r) = vocabulary::recognize(input.text) {
+        // STOP, HELP and START are used by everyone: answer in the resident's own language;
+        // a word only one language uses (ALTO, AYUDA) says which language to answer in.
+        let lang = match r.language {
+            "en" => contact_lang.or(Some("en")),
+            other => Some(other),
+        };
+        match r.command {
+            Command::OptOut => {
+                let mut d = Decision {
+                    consent: Some(ConsentChange::OptOut),
+                    end_session: snapshot.session.as_ref().map(|_| SessionEnd::OptedOut),
+                    route: "opt_out",
+                    ..Decision::default()
+                };
+                // One confirmation: a number that had already opted out hears nothing more.
+                if !opted_out {
+                    d.replies.push(replies.render(Reply::OptedOut, lang));
+                }
+                return d;
+            }
+            Command::OptIn if !r.only_when_opted_out || opted_out => {
+                return Decision {
+                    consent: opted_out.then_some(ConsentChange::OptIn),
+                    replies: vec![replies.render(Reply::OptedIn, lang)],
+                    route: "opt_in",
+                    ..Decision::default()
+                };
+            }
+            Command::Help => {
+                return Decision {
+                    replies: vec![replies.render(Reply::Help, lang)],
+                    route: "help",
+                    ..Decision::default()
+                };
+            }
+            Command::OptIn => {}
+        }
+    }
+    if opted_out {
+        return Decision {
+            route: "opted_out",
+            ..Decision::default()
+        };
+    }
+
+    let ctx_contact = contact.map(|c| {
+        let mut fields = c.fields.clone();
+        if let Some(l) = &c.language {
+            fields.entry("language".into()).or_insert_with(|| l.clone());
+        }
+        fields
+    });
+    let empty = Default::default();
+    let ctx = Context {
+        now: input.now,
+        today: input.today,
+        contact: ctx_contact.as_ref().unwrap_or(&empty),
+        entropy: input.entropy,
+    };
+    let keyword = flows.by_keyword(input.text);
+    let mut ended = None;
+
+    if let Some(active) = &snapshot.session {
+        let state = &active.state;
+        let flow = flows.version(&state.flow, &state.version);
+        if engine::is_expired(state, input.now) {
+            ended = Some(SessionEnd::Expired);
+        } else if let Some(flow) = flow {
+            let interrupt = flow.interruptible && keyword.is_some();
+            if !interrupt {
+                let inbound = Inbound {
+                    text: input.text,
+                    media: input.media,
+                };
+                let outcome = engine::step(&flow, state.clone(), &inbound, &ctx);
+                return from_outcome(outcome, false, "session", contact_reset(contact));
+            }
+            ended = Some(SessionEnd::Interrupted);
+        } else {
+            // The flow was removed and its version is gone: the conversation cannot go on.
+            ended = Some(SessionEnd::Interrupted);
+        }
+    }
+
+    if let Some((flow, lang)) = keyword {
+        let outcome = engine::start(&flow, lang.as_deref().or(contact_lang), &ctx);
+        let mut d = from_outcome(outcome, true, "keyword", contact_reset(contact));
+        d.end_session = ended;
+        // A keyword in a language (PARQUES) is the resident telling us which one they speak.
+        if let Some(l) = lang.filter(|l| Some(l.as_str()) != contact_lang) {
+            d.language.get_or_insert(l);
+        }
+        return d;
+    }
+
+    let mut d = unmatched(flows, replies, rules, contact, contact_lang, input.now);
+    d.end_session = ended;
+    d
+}
+
+/// A text that meant something resets the robot counters.
+fn contact_reset(contact: Option<&crate::store::Contact>) -> Option<Throttle> {
+    contact
+        .filter(|c| c.unmatched_count > 0 || c.muted_until.is_some())
+        .map(|c| Throttle {
+            unmatched_count: 0,
+            unmatched_since: None,
+            last_default_reply_at: c.last_default_reply_at,
+            muted_until: None,
+        })
+}
+
+fn from_outcome(
+    o: Outcome,
+    new: bool,
+    route: &'static str,
+    throttle: Option<Throttle>,
+) -> Decision {
+    let mut d = Decision {
+        route,
+        throttle,
+        ..Decision::default()
+    };
+    for e in o.effects {
+        match e {
+            Effect::Send { text } => d.replies.push(text),
+            Effect::Answer(a) => d.answers.push(a),
+            Effect::SetContact { field, value } => {
+                if field == "language" {
+                    d.language = Some(value.clone());
+                }
+                d.fields.push((field, value));
+            }
+            Effect::FileRequest(r) => d.requests.push(r),
+        }
+    }
+    d.session = Some(SessionWrite {
+        state: o.session,
+        ended: (o.status == Status::Completed).then_some(SessionEnd::Completed),
+        new,
+    });
+    d
+}
+
+fn unmatched(
+    flows: &FlowSet,
+    replies: &Replies,
+    rules: &ThrottleRules,
+    contact: Option<&crate::store::Contact>,
+    lang: Option<&str>,
+    now: Timestamp,
+) -> Decision {
+    let (mut count, mut since, last, muted) = contact.map_or((0, None, None, None), |c| {
+        (
+            c.unmatched_count,
+            c.unmatched_since,
+            c.last_default_reply_at,
+            c.muted_until,
+        )
+    });
+    let window_open = since.is_some_and(|s: Timestamp| now.duration_since(s) < rules.window);
+    if !window_open {
+        count = 0;
+        since = Some(now);
+    }
+    count = count.saturating_add(1);
+    let mut throttle = Throttle {
+        unmatched_count: count,
+        unmatched_since: since,
+        last_default_reply_at: last,
+        muted_until: muted.filter(|m| *m > now),
+    };
+    if throttle.muted_until.is_some() {
+        return Decision {
+            throttle: Some(throttle),
+            route: "muted",
+            ..Decision::default()
+        };
+    }
+    if count > rules.burst {
+        throttle.muted_until = now.checked_add(rules.mute_for).ok();
+        return Decision {
+            throttle: Some(throttle),
+            route: "muted",
+            ..Decision::default()
+        };
+    }
+    let due = last.is_none_or(|l| now.duration_since(l) >= rules.default_reply_every);
+    if !due {
+        return Decision {
+            throttle: Some(throttle),
+            route: "throttled",
+            ..Decision::default()
+        };
+    }
+    throttle.last_default_reply_at = Some(now);
+    let keywords = flows.keywords_for(lang);
+    Decision {
+        replies: vec![replies.render_default(lang, &keywords)],
+        throttle: Some(throttle),
+        route: "default_reply",
+        ..Decision::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::catalog::{Catalog, SourceFile};
+    use crate::store::{ActiveSession, Contact};
+
+    const FLOW: &str = "flow: poll\nkeywords: [VOTE]\nsteps:\n  - ask: q\n    type: yes_no\n    text: Bike lane?\n  - say: Thanks!\n";
+
+    fn flows() -> FlowSet {
+        let (catalog, _) = Catalog::build(vec![SourceFile {
+            name: "poll.yaml".into(),
+            text: FLOW.into(),
+        }]);
+        FlowSet::new(catalog, [])
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn input(text: &str, now: Timestamp) -> Input<'_> {
+        Input {
+            text,
+            media: &[],
+            now,
+            today: jiff::civil::date(2027, 1, 15),
+            entropy: 7,
+        }
+    }
+
+    fn contact(opted_out: bool) -> Contact {
+        Contact {
+            id: 1,
+            phone: "+15025550123".into(),
+            language: None,
+            fields: Default::default(),
+            opted_out,
+            unmatched_count: 0,
+            unmatched_since: None,
+            last_default_reply_at: None,
+            muted_until: None,
+        }
+    }
+
+    fn fresh() -> Snapshot {
+        Snapshot {
+            contact: None,
+            session: None,
+        }
+    }
+
+    fn run(snapshot: &Snapshot, text: &str, now: Timestamp) -> Decision {
+        decide(
+            &flows(),
+            &Replies::default(),
+            &ThrottleRules::default(),
+            snapshot,
+            &input(text, now),
+        )
+    }
+
+    #[test]
+    fn yes_is_an_answer_mid_flow_but_an_opt_in_for_an_opted_out_number() {
+        let started = run(&fresh(), "VOTE", at(0));
+        let state = started.session.unwrap().state;
+        let in_flow = Snapshot {
+            contact: Some(contact(false)),
+            session: Some(ActiveSession { id: 1, state }),
+        };
+        let d = run(&in_flow, "yes", at(1));
+        assert_eq!(d.route, "session");
+        assert_eq!(d.answers[0].value, "yes");
+        assert_eq!(d.consent, None);
+
+        let opted_out = Snapshot {
+            contact: Some(contact(true)),
+            session: None,
+        };
+        let d = run(&opted_out, "yes", at(2));
+        assert_eq!(d.consent, Some(ConsentChange::OptIn));
+    }
+
+    #[test]
+    fn an_opted_out_number_gets_nothing_but_help_and_opt_in_replies() {
+        let s = Snapshot {
+            contact: Some(contact(true)),
+            session: None,
+        };
+        assert!(run(&s, "VOTE", at(0)).replies.is_empty());
+        assert!(
+            run(&s, "STOP", at(0)).replies.is_empty(),
+            "a second STOP is not confirmed again"
+        );
+        assert_eq!(run(&s, "HELP", at(0)).replies.len(), 1);
+        assert_eq!(run(&s, "START", at(0)).replies.len(), 1);
+    }
+
+    #[test]
+    fn unmatched_texts_get_one_default_reply_per_interval_then_the_number_is_muted() {
+        let mut c = contact(false);
+        let mut replies = Vec::new();
+        for i in 0..8 {
+            let s = Snapshot {
+                contact: Some(c.clone()),
+                session: None,
+            };
+            let d = run(&s, "hello?", at(i * 60));
+            replies.push(d.replies.len());
+            let t = d.throttle.unwrap();
+            c.unmatched_count = t.unmatched_count;
+            c.unmatched_since = t.unmatched_since;
+            c.last_default_reply_at = t.last_default_reply_at;
+            c.muted_until = t.muted_until;
+        }
+        assert_eq!(replies, vec![1, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(c.muted_until.is_some());
+        let s = Snapshot {
+            contact: Some(c.clone()),
+            session: None,
+        };
+        assert!(
+            run(&s, "hello?", at(30 * 60)).replies.is_empty(),
+            "muted even after the interval"
+        );
+        let d = run(&s, "VOTE", at(30 * 60));
+        assert_eq!(d.route, "keyword", "a keyword still works while muted");
+        assert_eq!(d.throttle.unwrap().muted_until, None);
+    }
+
+    #[test]
+    fn a_spanish_keyword_makes_spanish_the_residents_language_for_later_replies() {
+        const BILINGUAL: &str = "flow: parks\nlanguages: [en, es]\nkeywords: { en: [PARKS], es: [PARQUES] }\nsteps:\n  - say: { en: Hi, es: Hola }\n";
+        let (catalog, _) = Catalog::build(vec![SourceFile {
+            name: "p.yaml".into(),
+            text: BILINGUAL.into(),
+        }]);
+        let flows = FlowSet::new(catalog, []);
+        let decide_with = |s: &Snapshot, text: &str| {
+            decide(
+                &flows,
+                &Replies::default(),
+                &ThrottleRules::default(),
+                s,
+                &input(text, at(0)),
+            )
+        };
+        let d = decide_with(&fresh(), "parques");
+        assert_eq!(d.language.as_deref(), Some("es"));
+        assert_eq!(d.replies, vec!["Hola"]);
+
+        let mut c = contact(false);
+        c.language = Some("es".into());
+        let s = Snapshot {
+            contact: Some(c),
+            session: None,
+        };
+        assert!(decide_with(&s, "STOP").replies[0].contains("Se dio de baja"));
+        assert!(decide_with(&s, "hola?").replies[0].contains("no entendimos"));
+    }
+
+    #[test]
+    fn the_default_reply_lists_the_keywords() {
+        let d = run(&fresh(), "what is this", at(0));
+        assert!(d.replies[0].contains("VOTE"), "{}", d.replies[0]);
+    }
+
+    #[test]
+    fn an_expired_session_ends_and_the_text_is_handled_afresh() {
+        let started = run(&fresh(), "VOTE", at(0));
+        let mut state = started.session.unwrap().state;
+        state.expires_at = Some(at(10));
+        let s = Snapshot {
+            contact: Some(contact(false)),
+            session: Some(ActiveSession { id: 1, state }),
+        };
+        let d = run(&s, "yes", at(11));
+        assert_eq!(d.end_session, Some(SessionEnd::Expired));
+        assert!(d.answers.is_empty());
+    }
+}

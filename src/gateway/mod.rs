@@ -1,0 +1,99 @@
+//! The conversation gateway: one inbound text in, replies out, everything stored in between.
+//! Provider-neutral: the Twilio webhook (in `http`) translates to and from it.
+
+pub mod dispatch;
+pub mod flows;
+pub mod reload;
+pub mod replies;
+
+use std::sync::{Arc, RwLock};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::store::{Handled, InboundText, Store, StoreError};
+pub use dispatch::ThrottleRules;
+pub use flows::FlowSet;
+pub use replies::Replies;
+
+/// Handles inbound texts against the current flows and the store.
+#[derive(Debug)]
+pub struct Gateway {
+    pub store: Store,
+    flows: RwLock<Arc<FlowSet>>,
+    pub replies: Replies,
+    pub rules: ThrottleRules,
+    /// Residents' local time zone, for "today" in date answers.
+    pub time_zone: TimeZone,
+}
+
+impl Gateway {
+    /// A gateway serving `flows` from `store`.
+    pub fn new(store: Store, flows: FlowSet, replies: Replies, time_zone: TimeZone) -> Gateway {
+        Gateway {
+            store,
+            flows: RwLock::new(Arc::new(flows)),
+            replies,
+            rules: ThrottleRules::default(),
+            time_zone,
+        }
+    }
+
+    /// The flows being served now.
+    pub fn flows(&self) -> Arc<FlowSet> {
+        self.flows.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Swaps in a new set of flows; texts already being handled finish on the old set.
+    pub fn set_flows(&self, flows: FlowSet) {
+        *self.flows.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+    }
+
+    /// Handles one inbound text: decides, stores, and returns the replies, all committed.
+    pub async fn handle(&self, msg: &InboundText) -> Result<Handled, StoreError> {
+        let flows = self.flows();
+        let replies = self.replies.clone();
+        let rules = self.rules;
+        let now = msg.received_at;
+        let today = now.to_zoned(self.time_zone.clone()).date();
+        let entropy = rand::random();
+        let text = msg.body.clone();
+        let media = msg.media.clone();
+        let handled = self
+            .store
+            .handle_inbound(msg, move |snapshot| {
+                let input = dispatch::Input {
+                    text: &text,
+                    media: &media,
+                    now,
+                    today,
+                    entropy,
+                };
+                dispatch::decide(&flows, &replies, &rules, snapshot, &input)
+            })
+            .await?;
+        self.without_replays_to_opted_out(msg, handled).await
+    }
+
+    /// A repeat delivery is answered with what was stored the first time; if the resident has
+    /// opted out since (by a later text), nothing may be sent, except the confirmation of that
+    /// very opt-out.
+    async fn without_replays_to_opted_out(
+        &self,
+        msg: &InboundText,
+        mut handled: Handled,
+    ) -> Result<Handled, StoreError> {
+        if handled.duplicate && !handled.replies.is_empty() {
+            let (opted_out, by) = self.store.consent_now(&msg.from).await?;
+            if opted_out && by.as_deref() != Some(msg.sid.as_str()) {
+                handled.replies.clear();
+            }
+        }
+        Ok(handled)
+    }
+
+    /// Current time; one place, so the clock is read at the edge and nowhere else.
+    pub fn now() -> Timestamp {
+        Timestamp::now()
+    }
+}

@@ -1,0 +1,47 @@
+//! HTTP: the Twilio webhook and the health probes.
+
+pub mod error;
+mod health;
+pub mod webhook;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::gateway::Gateway;
+
+/// Largest webhook body accepted. Twilio's are a few KiB (1600 characters of emoji percent-encoded
+/// is about 20 KiB); anything far larger is not Twilio.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// How webhooks are authenticated.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookAuth {
+    /// Twilio auth token; None disables signature checks (loopback only).
+    pub auth_token: Option<String>,
+    /// The public base URL Twilio calls, e.g. `https://sms.example.gov`.
+    pub public_url: Option<String>,
+    /// When set, webhooks for another account are refused.
+    pub account_sid: Option<String>,
+}
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+    pub webhook: Arc<WebhookAuth>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(webhook::SMS_PATH, post(webhook::sms))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,120 @@
+//! `POST /webhooks/twilio/sms`: Twilio's inbound-message webhook.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::channel::twilio::{inbound, signature, twiml};
+use crate::flow::engine::Media;
+use crate::gateway::Gateway;
+use crate::store::InboundText;
+
+/// The path Twilio posts to, below the public URL.
+pub const SMS_PATH: &str = "/webhooks/twilio/sms";
+
+/// Shows enough of a phone number to tell residents apart in logs, never the whole number.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() <= 6 {
+        return "***".into();
+    }
+    let head: String = chars[..chars.len().min(5) - 2].iter().collect();
+    let tail: String = chars[chars.len() - 2..].iter().collect();
+    format!("{head}***{tail}")
+}
+
+/// U+0000 cannot be stored in PostgreSQL text or JSON; it is replaced once, here, so that a
+/// resident's stray NUL is kept visibly (U+FFFD) the same way on every backend.
+fn without_nul(s: String) -> String {
+    if s.contains('\0') {
+        s.replace('\0', "\u{FFFD}")
+    } else {
+        s
+    }
+}
+
+/// Verifies, parses, handles and answers one inbound text.
+pub async fn sms(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(ApiError::UnsupportedMediaType(
+            "expected an application/x-www-form-urlencoded body",
+        ));
+    }
+    let params = inbound::parse_form(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(token) = &state.webhook.auth_token {
+        let base = state.webhook.public_url.as_deref().unwrap_or_default();
+        let url = match uri.query() {
+            Some(q) => format!("{base}{SMS_PATH}?{q}"),
+            None => format!("{base}{SMS_PATH}"),
+        };
+        let header = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Forbidden("missing X-Twilio-Signature"))?;
+        if !signature::verify(token, &url, &params, header) {
+            tracing::warn!(url = %url, "rejected a webhook with an invalid signature");
+            return Err(ApiError::Forbidden("invalid X-Twilio-Signature"));
+        }
+    }
+    let msg = inbound::InboundMessage::from_params(params)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let (Some(expected), Some(got)) = (&state.webhook.account_sid, &msg.account_sid)
+        && expected != got
+    {
+        return Err(ApiError::Forbidden(
+            "AccountSid does not match this gateway's account",
+        ));
+    }
+    let text = InboundText {
+        sid: without_nul(msg.message_sid),
+        from: without_nul(msg.from),
+        to: without_nul(msg.to),
+        body: without_nul(msg.body),
+        media: msg
+            .media
+            .into_iter()
+            .map(|m| Media {
+                url: without_nul(m.url),
+                content_type: without_nul(m.content_type),
+            })
+            .collect(),
+        received_at: Gateway::now(),
+    };
+    let handled = state.gateway.handle(&text).await?;
+    tracing::info!(
+        from = %mask_phone(&text.from),
+        sid = %text.sid,
+        route = handled.route,
+        replies = handled.replies.len(),
+        duplicate = handled.duplicate,
+        "inbound text handled"
+    );
+    Ok((
+        [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)],
+        twiml::reply(&handled.replies),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_masked_phone_keeps_only_the_country_code_and_last_digits() {
+        assert_eq!(mask_phone("+15025550123"), "+15***23");
+        assert_eq!(mask_phone("12345"), "***");
+    }
+}

@@ -1,0 +1,167 @@
+//! Building and running the gateway: `Application::build` binds the port (0 in tests) and wires
+//! the store, the flows and the router together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::config::Settings;
+use crate::gateway::reload::{self, Loader};
+use crate::gateway::{Gateway, Replies};
+use crate::http::{self, AppState, WebhookAuth};
+use crate::store::Store;
+
+/// A gateway bound to its port, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    gateway: Arc<Gateway>,
+    reload: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects the database, loads the flows and binds the listener.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        settings.validate()?;
+        let store = Store::connect(&settings.database_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open database {}",
+                    redact_url(&settings.database_url)
+                )
+            })?;
+        Application::build_with_store(settings, store).await
+    }
+
+    /// Like [`Application::build`], on a store the caller opened.
+    pub async fn build_with_store(
+        settings: &Settings,
+        store: Store,
+    ) -> anyhow::Result<Application> {
+        settings.validate()?;
+        if settings.twilio_auth_token.is_none() {
+            tracing::warn!(
+                "TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT being checked. \
+                 Listening on loopback only; set TWILIO_AUTH_TOKEN and CIVICTEXT_PUBLIC_URL for production."
+            );
+        }
+        let mut loader = Loader::new(&settings.flows);
+        loader.remember(&store.load_flow_sources().await?);
+        let (catalog, sources) = loader
+            .load()?
+            .context("the flows directory could not be read")?;
+        if catalog.flows().is_empty() {
+            tracing::warn!(dir = %settings.flows.display(), "no flows loaded: every text will get the default reply");
+        }
+        store.save_flow_sources(&catalog, &sources).await?;
+        let stored = store.load_flow_sources().await?;
+        let flows = reload::initial_set(catalog, stored);
+        for f in flows.catalog().flows() {
+            tracing::info!(flow = %f.id, version = %f.version, keywords = ?f.keywords.iter().map(|k| &k.word).collect::<Vec<_>>(), "flow loaded");
+        }
+        let time_zone = match &settings.time_zone {
+            Some(name) => jiff::tz::TimeZone::get(name)
+                .with_context(|| format!("unknown time zone {name:?}"))?,
+            None => jiff::tz::TimeZone::system(),
+        };
+        let replies = Replies {
+            organization: settings.organization.clone(),
+            help_contact: settings.help_contact.clone(),
+        };
+        let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
+        let reload = tokio::spawn(reload::watch(
+            gateway.clone(),
+            loader,
+            Duration::from_secs(settings.reload_interval),
+        ));
+        let state = AppState {
+            gateway: gateway.clone(),
+            webhook: Arc::new(WebhookAuth {
+                auth_token: settings.twilio_auth_token.clone(),
+                public_url: settings
+                    .public_url
+                    .as_ref()
+                    .map(|u| u.trim_end_matches('/').to_string()),
+                account_sid: settings.twilio_account_sid.clone(),
+            }),
+        };
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Ok(Application {
+            listener,
+            router: http::router(state),
+            gateway,
+            reload,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The gateway behind the router.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gateway.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, finishes in-flight requests and
+    /// returns.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("server failed");
+        self.reload.abort();
+        result
+    }
+
+    /// Serves until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+}
+
+/// Completes on SIGTERM (how orchestrators stop a process) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+fn redact_url(url: &str) -> String {
+    match url.split_once('@') {
+        Some((scheme_user, host)) => {
+            let scheme = scheme_user.split("://").next().unwrap_or("db");
+            format!("{scheme}://(hidden)@{host}")
+        }
+        None => url.to_string(),
+    }
+}

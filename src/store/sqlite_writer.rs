@@ -1,0 +1,598 @@
+//! The SQLite writer behind group commit: one thread owns one connection and commits every
+//! inbound text waiting for it in one transaction, one SAVEPOINT per text.
+//!
+//! It talks to SQLite directly (rusqlite) on its own thread. Through the async driver every
+//! statement is a round trip to the driver's worker thread, two context switches each; with
+//! about ten statements per text those switches, not SQLite, bounded the gateway (see
+//! docs/benchmarks.md). The statements are the ones the one-transaction-per-text path runs
+//! (the `SQL_*` constants, shared with it).
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::model::*;
+use super::sqlite::{parse_ts, ts};
+use super::{Handled, StoreError};
+use crate::flow::engine::Session;
+use crate::sms::segments;
+
+/// Most texts committed in one transaction.
+pub const MAX_BATCH: usize = 256;
+
+/// Texts waiting for the writer; callers wait when it is full.
+pub const QUEUE: usize = 4096;
+
+pub const SQL_FIND_INBOUND: &str = "SELECT id FROM messages WHERE sid = ? AND direction = 'in'";
+pub const SQL_REPLIES_OF: &str = "SELECT body FROM messages WHERE reply_to = ? ORDER BY id";
+pub const SQL_CONTACT: &str =
+    "SELECT id, phone, language, fields, opted_out, unmatched_count, unmatched_since,
+            last_default_reply_at, muted_until
+     FROM contacts WHERE phone = ?";
+pub const SQL_ACTIVE_SESSION: &str =
+    "SELECT id, state FROM sessions WHERE contact_id = ? AND status = 'active'";
+pub const SQL_UPSERT_CONTACT: &str =
+    "INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
+                           unmatched_since, last_default_reply_at, muted_until,
+                           created_at, updated_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (phone) DO UPDATE SET
+        language = excluded.language, fields = excluded.fields,
+        opted_out = excluded.opted_out, unmatched_count = excluded.unmatched_count,
+        unmatched_since = excluded.unmatched_since,
+        last_default_reply_at = excluded.last_default_reply_at,
+        muted_until = excluded.muted_until, updated_at = excluded.updated_at
+     RETURNING id";
+pub const SQL_CONSENT: &str =
+    "INSERT INTO consent_events (contact_id, kind, text, message_sid, created_at)
+     VALUES (?, ?, ?, ?, ?)";
+pub const SQL_END_SESSION: &str =
+    "UPDATE sessions SET status = ?, ended_at = ?, updated_at = ?, expires_at = NULL
+     WHERE id = ?";
+pub const SQL_NEW_SESSION: &str =
+    "INSERT INTO sessions (contact_id, flow_id, flow_version, language, status,
+                           state, started_at, updated_at, ended_at, expires_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
+pub const SQL_UPDATE_SESSION: &str =
+    "UPDATE sessions SET state = ?, status = ?, language = ?, updated_at = ?,
+                         ended_at = ?, expires_at = ?
+     WHERE id = ?";
+pub const SQL_INBOUND: &str =
+    "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr, body,
+                           media, encoding, segments, status, route, created_at)
+     VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?) RETURNING id";
+pub const SQL_ANSWER: &str =
+    "INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question,
+                          raw, value, category, message_id, answered_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (session_id, question) DO UPDATE SET
+        raw = excluded.raw, value = excluded.value, category = excluded.category,
+        message_id = excluded.message_id, answered_at = excluded.answered_at";
+pub const SQL_REQUEST: &str =
+    "INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
+                                   description, location, photo, created_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub const SQL_REPLY: &str =
+    "INSERT INTO messages (direction, contact_id, session_id, reply_to, from_addr,
+                           to_addr, body, encoding, segments, status, route, created_at)
+     VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, 'replied', ?, ?)";
+
+/// A decision that can travel to the writer.
+pub type Decide = Box<dyn FnOnce(&Snapshot) -> Decision + Send>;
+
+/// One inbound text waiting for the writer.
+pub struct Job {
+    pub msg: InboundText,
+    pub decide: Decide,
+    pub done: oneshot::Sender<Result<Handled, StoreError>>,
+}
+
+fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    // The pool already created the file, migrated it and set WAL (a property of the file).
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a reply is only sent after its commit is on disk.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Checkpoints run on their own thread (see `checkpointer`), not between two batches.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // 32 MiB of page cache: the indexes a text touches stay in memory on a large database.
+    conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}
+
+/// WAL pages after which the checkpointer copies the log back into the database.
+const CHECKPOINT_PAGES: i64 = 1000;
+
+/// Copies the WAL back into the database file from a connection of its own, so the writer
+/// never stops for it: a PASSIVE checkpoint whenever the log has grown past
+/// [`CHECKPOINT_PAGES`] (SQLite's own threshold), checked every 50 ms. Ends with the writer.
+fn checkpointer(path: PathBuf, writer_alive: std::sync::Weak<()>) {
+    let conn = match Connection::open(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot open the checkpoint connection");
+            return;
+        }
+    };
+    let _ = conn.busy_timeout(Duration::from_secs(10));
+    while writer_alive.strong_count() > 0 {
+        std::thread::sleep(Duration::from_millis(50));
+        // (busy, pages in the log, pages copied)
+        let wal: rusqlite::Result<(i64, i64, i64)> =
+            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            });
+        match wal {
+            // A log that keeps growing past the threshold is cut back while the writer waits.
+            Ok((_, log, copied)) if log > 8 * CHECKPOINT_PAGES && copied == log => {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
+    }
+}
+
+/// Opens the writer's connection to the database file at `path` and starts its thread.
+pub fn start(path: PathBuf) -> Result<mpsc::Sender<Job>, StoreError> {
+    let conn = open(&path)?;
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let alive = std::sync::Arc::new(());
+    let watch = std::sync::Arc::downgrade(&alive);
+    let checkpoint_path = path.clone();
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || checkpointer(checkpoint_path, watch))
+        .map_err(|e| StoreError::Writer(format!("cannot start the checkpointer: {e}")))?;
+    std::thread::Builder::new()
+        .name("sqlite-writer".into())
+        .spawn(move || {
+            let _alive = alive;
+            run(conn, path, rx)
+        })
+        .map_err(|e| StoreError::Writer(format!("cannot start the database writer: {e}")))?;
+    Ok(tx)
+}
+
+/// Takes every text waiting (up to [`MAX_BATCH`]), commits them together, answers each caller;
+/// reopens the connection after a failed batch. Ends when every sender is gone.
+fn run(mut conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = queue.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = commit_batch(&mut conn, &mut batch) {
+            tracing::error!(error = %e, "a batch of inbound texts could not be committed");
+            match open(&path) {
+                Ok(fresh) => conn = fresh,
+                Err(e) => tracing::error!(error = %e, "cannot reopen the database"),
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch, one SAVEPOINT per text. Every caller is answered: with
+/// its result after the commit, or with the error that rolled its text (or the batch) back.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result<()> {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            for job in batch.drain(..) {
+                let _ = job.done.send(Err(StoreError::Writer(format!(
+                    "cannot begin a transaction: {e}"
+                ))));
+            }
+            return Err(e);
+        }
+    };
+    let mut handled = Vec::with_capacity(batch.len());
+    for job in batch.drain(..) {
+        tx.execute_batch("SAVEPOINT text")?;
+        match apply(&tx, &job.msg, job.decide) {
+            Ok(h) => {
+                tx.execute_batch("RELEASE text")?;
+                handled.push((job.done, h));
+            }
+            Err(e) => {
+                // Nothing of this text stays; the texts before it in the batch are untouched.
+                tx.execute_batch("ROLLBACK TO text; RELEASE text")?;
+                let _ = job.done.send(Err(e));
+            }
+        }
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for (done, h) in handled {
+                let _ = done.send(Ok(h));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            for (done, _) in handled {
+                let _ = done.send(Err(StoreError::Writer(format!("commit failed: {e}"))));
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Handles one text inside the open transaction, exactly as the per-text path does.
+fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled, StoreError> {
+    if let Some(id) = conn
+        .prepare_cached(SQL_FIND_INBOUND)?
+        .query_row([&msg.sid], |r| r.get::<_, i64>(0))
+        .optional()?
+    {
+        let replies = conn
+            .prepare_cached(SQL_REPLIES_OF)?
+            .query_map([id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Handled {
+            replies,
+            duplicate: true,
+            route: "duplicate",
+        });
+    }
+    type ContactRow = (
+        i64,
+        String,
+        Option<String>,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let row: Option<ContactRow> = conn
+        .prepare_cached(SQL_CONTACT)?
+        .query_row([&msg.from], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+            ))
+        })
+        .optional()?;
+    let contact = match row {
+        None => None,
+        Some((id, phone, language, fields, opted_out, unmatched, since, last, muted)) => {
+            Some(Contact {
+                id,
+                phone,
+                language,
+                fields: serde_json::from_str(&fields)
+                    .map_err(|e| StoreError::Corrupt(format!("contact fields: {e}")))?,
+                opted_out: opted_out != 0,
+                unmatched_count: u32::try_from(unmatched).unwrap_or(0),
+                unmatched_since: parse_ts(since)?,
+                last_default_reply_at: parse_ts(last)?,
+                muted_until: parse_ts(muted)?,
+            })
+        }
+    };
+    let session = match &contact {
+        None => None,
+        Some(c) => match conn
+            .prepare_cached(SQL_ACTIVE_SESSION)?
+            .query_row([c.id], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })
+            .optional()?
+        {
+            None => None,
+            Some((id, state)) => Some(ActiveSession {
+                id,
+                state: serde_json::from_str::<Session>(&state)
+                    .map_err(|e| StoreError::Corrupt(format!("session state: {e}")))?,
+            }),
+        },
+    };
+    let snapshot = Snapshot { contact, session };
+    // A decision that panics fails its own text, never the writer or the batch.
+    let d = std::panic::catch_unwind(AssertUnwindSafe(|| decide(&snapshot)))
+        .map_err(|_| StoreError::Writer("deciding on this text panicked".into()))?;
+    let now = ts(msg.received_at);
+    let c = contact_changes(&snapshot, &d);
+
+    let contact_id: i64 = conn.prepare_cached(SQL_UPSERT_CONTACT)?.query_row(
+        params![
+            msg.from,
+            c.language,
+            c.fields_json,
+            i64::from(c.opted_out),
+            i64::from(c.throttle.unmatched_count),
+            c.throttle.unmatched_since.map(ts),
+            c.throttle.last_default_reply_at.map(ts),
+            c.throttle.muted_until.map(ts),
+            now,
+            now,
+        ],
+        |r| r.get(0),
+    )?;
+    if let Some(change) = d.consent {
+        conn.prepare_cached(SQL_CONSENT)?.execute(params![
+            contact_id,
+            match change {
+                ConsentChange::OptOut => "opt_out",
+                ConsentChange::OptIn => "opt_in",
+            },
+            msg.body,
+            msg.sid,
+            now,
+        ])?;
+    }
+    let old_session = snapshot.session.as_ref().map(|s| s.id);
+    if let (Some(end), Some(id)) = (d.end_session, old_session) {
+        conn.prepare_cached(SQL_END_SESSION)?
+            .execute(params![end.as_str(), now, now, id])?;
+    }
+    let mut session_id = old_session;
+    if let Some(w) = &d.session {
+        let state = w.state_json();
+        let status = w.status();
+        let ended_at = w.ended.map(|_| now.clone());
+        let expires_at = w.state.expires_at.map(ts);
+        if w.inserts(old_session) {
+            session_id = Some(conn.prepare_cached(SQL_NEW_SESSION)?.query_row(
+                params![
+                    contact_id,
+                    w.state.flow,
+                    w.state.version,
+                    w.state.language,
+                    status,
+                    state,
+                    ts(w.state.started_at),
+                    now,
+                    ended_at,
+                    expires_at,
+                ],
+                |r| r.get(0),
+            )?);
+        } else {
+            conn.prepare_cached(SQL_UPDATE_SESSION)?.execute(params![
+                state,
+                status,
+                w.state.language,
+                now,
+                ended_at,
+                expires_at,
+                old_session,
+            ])?;
+        }
+    }
+    let inbound_cost = segments::count(&msg.body);
+    let media_json = serde_json::to_string(&msg.media).expect("media serialises");
+    let inbound_id: i64 = conn.prepare_cached(SQL_INBOUND)?.query_row(
+        params![
+            msg.sid,
+            contact_id,
+            session_id,
+            msg.from,
+            msg.to,
+            msg.body,
+            media_json,
+            inbound_cost.encoding.as_str(),
+            i64::from(inbound_cost.segments),
+            d.route,
+            now,
+        ],
+        |r| r.get(0),
+    )?;
+    if let Some(sid) = session_id {
+        let (flow_id, flow_version) = match (&d.session, &snapshot.session) {
+            (Some(w), _) => (w.state.flow.as_str(), w.state.version.as_str()),
+            (None, Some(s)) => (s.state.flow.as_str(), s.state.version.as_str()),
+            (None, None) => ("", ""),
+        };
+        for a in &d.answers {
+            conn.prepare_cached(SQL_ANSWER)?.execute(params![
+                sid,
+                contact_id,
+                flow_id,
+                flow_version,
+                a.question,
+                a.raw,
+                a.value,
+                a.category,
+                inbound_id,
+                now,
+            ])?;
+        }
+        for r in &d.requests {
+            conn.prepare_cached(SQL_REQUEST)?.execute(params![
+                r.code,
+                sid,
+                contact_id,
+                flow_id,
+                r.service,
+                r.description,
+                r.location,
+                r.photo,
+                now,
+            ])?;
+        }
+    }
+    for reply in &d.replies {
+        let cost = segments::count(reply);
+        conn.prepare_cached(SQL_REPLY)?.execute(params![
+            contact_id,
+            session_id,
+            inbound_id,
+            msg.to,
+            msg.from,
+            reply,
+            cost.encoding.as_str(),
+            i64::from(cost.segments),
+            d.route,
+            now,
+        ])?;
+    }
+    Ok(Handled {
+        replies: d.replies,
+        duplicate: false,
+        route: d.route,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::super::{SqliteStore, Store};
+    use super::*;
+
+    async fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        SqliteStore::connect(&url).await.unwrap()
+    }
+
+    fn text(sid: &str, from: &str, body: &str) -> InboundText {
+        InboundText {
+            sid: sid.into(),
+            from: from.into(),
+            to: "+15025550000".into(),
+            body: body.into(),
+            media: vec![],
+            received_at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+        }
+    }
+
+    fn reply(body: &str) -> impl FnOnce(&Snapshot) -> Decision + Send + 'static {
+        let body = body.to_string();
+        move |_| Decision {
+            replies: vec![format!("re: {body}")],
+            route: "test",
+            ..Decision::default()
+        }
+    }
+
+    async fn count(s: &SqliteStore, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(s.pool()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn concurrent_texts_are_each_stored_once_and_a_repeat_in_the_same_batch_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let msg = text(&format!("SM{i}"), &format!("+1502555{i:04}"), "hello");
+                s.handle_inbound(&msg, reply("hello")).await.unwrap()
+            }));
+        }
+        // The same MessageSid twice, queued back to back: one handling, one repeat.
+        let again = text("SMtwice", "+15025559999", "hello");
+        let (a, b) = tokio::join!(
+            s.handle_inbound(&again, reply("other")),
+            s.handle_inbound(&again, reply("other"))
+        );
+        for t in tasks {
+            let h = t.await.unwrap();
+            assert!(!h.duplicate);
+        }
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(!a.duplicate && b.duplicate);
+        assert_eq!(a.replies, vec!["re: other".to_string()]);
+        assert_eq!(b.replies, a.replies);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM messages WHERE direction = 'in'").await,
+            201
+        );
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM messages WHERE direction = 'out'").await,
+            201
+        );
+        assert_eq!(count(&s, "SELECT COUNT(*) FROM contacts").await, 201);
+    }
+
+    #[tokio::test]
+    async fn a_later_text_decides_on_a_snapshot_that_includes_the_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (first, second) = (seen.clone(), seen.clone());
+        let (one, two) = (
+            text("SM1", "+15025550001", "one"),
+            text("SM2", "+15025550001", "two"),
+        );
+        let (a, b) = tokio::join!(
+            s.handle_inbound(&one, move |snap| {
+                first.lock().unwrap().push(("one", snap.contact.is_some()));
+                Decision {
+                    fields: vec![("zip".into(), "40202".into())],
+                    route: "test",
+                    ..Decision::default()
+                }
+            }),
+            s.handle_inbound(&two, move |snap| {
+                let zip = snap
+                    .contact
+                    .as_ref()
+                    .and_then(|c| c.fields.get("zip").cloned());
+                second.lock().unwrap().push(("two", zip.is_some()));
+                Decision {
+                    route: "test",
+                    ..Decision::default()
+                }
+            })
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(*seen.lock().unwrap(), vec![("one", false), ("two", true)]);
+    }
+
+    #[tokio::test]
+    async fn a_failing_text_is_rolled_back_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        let (ta, tb, tc) = (
+            text("SM1", "+15025550001", "a"),
+            text("SM2", "+15025550002", "b"),
+            text("SM3", "+15025550003", "c"),
+        );
+        let (a, b, c) = tokio::join!(
+            s.handle_inbound(&ta, reply("a")),
+            s.handle_inbound(&tb, |_| -> Decision { panic!("a decision that fails") }),
+            s.handle_inbound(&tc, reply("c")),
+        );
+        assert!(a.is_ok() && c.is_ok());
+        assert!(matches!(b, Err(StoreError::Writer(_))));
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM messages WHERE direction = 'in'").await,
+            2
+        );
+        assert_eq!(
+            count(
+                &s,
+                "SELECT COUNT(*) FROM contacts WHERE phone = '+15025550002'"
+            )
+            .await,
+            0
+        );
+        // The writer keeps going.
+        let d = Store::Sqlite(s.clone())
+            .handle_inbound(&text("SM4", "+15025550004", "d"), reply("d"))
+            .await;
+        assert!(d.is_ok());
+    }
+}

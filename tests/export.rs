@@ -1,0 +1,197 @@
+//! What residents text over the webhook comes out of `civictext export` (the real binary): one
+//! row per session, a column per question plus its `_raw` text, RFC 4180 CSV or JSON lines.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use common::{TestApp, phone, spawn_app};
+
+/// Runs `civictext export` against the gateway's database and flows; returns stdout.
+fn export(app: &TestApp, flow: &str, format: &str, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
+        .current_dir(app.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(["export", "--flow", flow, "--format", format])
+        .args(["--database-url", &app.settings.database_url])
+        .arg("--flows")
+        .arg(app.flows_dir())
+        .args(extra)
+        .output()
+        .expect("civictext runs");
+    assert!(
+        out.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn parse_csv(csv_text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let rows = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(str::to_string))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+async fn converse(app: &TestApp, from: &str, texts: &[&str]) -> Vec<String> {
+    let mut last = Vec::new();
+    for t in texts {
+        last = app.say(from, t).await;
+    }
+    last
+}
+
+#[tokio::test]
+async fn survey_answers_come_out_of_the_csv_export_one_row_per_session() {
+    let app = spawn_app().await;
+    let (ana, ben, cruz) = (phone(1), phone(2), phone(3));
+    let tricky = "Benches, \"old\" ones; fix them";
+    converse(&app, &ana, &["PARKS", "2", "four", "Yes!", tricky]).await;
+    converse(&app, &ben, &["PARKS", "never", "Too far, no bus"]).await;
+    converse(&app, &cruz, &["PARQUES", "cada semana", "5"]).await;
+
+    let text = export(&app, "park-survey", "csv", &[]);
+    // RFC 4180: CRLF after every record, quotes doubled inside quoted fields.
+    assert!(text.ends_with("\r\n"));
+    assert_eq!(text.matches("\r\n").count(), 4, "{text}");
+    assert!(
+        text.contains("\"Benches, \"\"old\"\" ones; fix them\""),
+        "{text}"
+    );
+
+    let (header, rows) = parse_csv(&text);
+    let questions = ["visits", "rating", "dogs", "comments", "why-not"];
+    for q in questions {
+        assert!(header.contains(&q.to_string()), "{q} column in {header:?}");
+        assert!(header.contains(&format!("{q}_raw")), "{q}_raw column");
+    }
+    for col in [
+        "session_id",
+        "contact",
+        "flow_version",
+        "language",
+        "status",
+    ] {
+        assert!(header.contains(&col.to_string()), "{col} column");
+    }
+    assert_eq!(rows.len(), 3);
+    let version: String = app
+        .db()
+        .scalar(
+            "SELECT version FROM flow_versions WHERE flow_id = 'park-survey'",
+            &[],
+        )
+        .await;
+
+    let a = &rows[0];
+    assert_eq!(a["status"], "completed");
+    assert_eq!(a["language"], "en");
+    assert_eq!(a["flow_version"], version);
+    assert_eq!(a["visits"], "monthly");
+    assert_eq!(a["visits_raw"], "2");
+    assert_eq!(a["rating"], "4");
+    assert_eq!(a["rating_raw"], "four");
+    assert_eq!(a["dogs"], "yes");
+    assert_eq!(a["dogs_raw"], "Yes!");
+    assert_eq!(a["comments_raw"], tricky);
+    assert_eq!(a["why-not"], "");
+
+    let b = &rows[1];
+    assert_eq!(b["visits"], "never");
+    assert_eq!(b["why-not"], "Too far, no bus");
+    assert_eq!(b["rating"], "");
+    assert_eq!(b["status"], "completed");
+
+    let c = &rows[2];
+    assert_eq!(c["language"], "es");
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["visits"], "weekly");
+    assert_eq!(c["visits_raw"], "cada semana");
+    assert_eq!(c["rating"], "5");
+
+    // Phone numbers stay out unless asked for.
+    for p in [&ana, &ben, &cruz] {
+        assert!(!text.contains(p.as_str()), "{p} leaked into the export");
+    }
+    assert_ne!(a["contact"], b["contact"]);
+    let with_phones = export(&app, "park-survey", "csv", &["--include-phones"]);
+    let (_, rows) = parse_csv(&with_phones);
+    assert_eq!(rows[0]["contact"], ana);
+    assert_eq!(rows[2]["contact"], cruz);
+}
+
+#[tokio::test]
+async fn survey_answers_come_out_of_the_jsonl_export_with_their_categories() {
+    let app = spawn_app().await;
+    let me = phone(4);
+    converse(&app, &me, &["PARKS", "weekly", "3", "nope", "😀 great"]).await;
+    let text = export(&app, "park-survey", "jsonl", &[]);
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    let s = &lines[0];
+    assert_eq!(s["status"], "completed");
+    assert_eq!(
+        s["answers"]["visits"],
+        serde_json::json!({"value": "weekly", "raw": "weekly", "category": "weekly"})
+    );
+    assert_eq!(s["answers"]["rating"]["category"], "number");
+    assert_eq!(s["answers"]["dogs"]["value"], "no");
+    assert_eq!(s["answers"]["dogs"]["raw"], "nope");
+    assert_eq!(s["answers"]["comments"]["raw"], "😀 great");
+    assert!(!text.contains(&me));
+}
+
+#[tokio::test]
+async fn a_service_request_comes_out_of_the_export_with_the_tracking_code_the_resident_was_sent() {
+    let app = spawn_app().await;
+    let me = phone(5);
+    converse(&app, &me, &["POTHOLE", "Oak St and 3rd", "yes"]).await;
+    app.text_photo(&me, "", "https://api.twilio.com/media/ME9")
+        .await;
+    let done = app.say(&me, "Hole by the curb").await;
+    let code = done[0]
+        .strip_prefix("Thanks! Your tracking code is ")
+        .and_then(|s| s.strip_suffix('.'))
+        .unwrap_or_else(|| panic!("no tracking code in {done:?}"))
+        .to_string();
+    let stored: String = app
+        .db()
+        .scalar("SELECT code FROM service_requests", &[])
+        .await;
+    assert_eq!(stored, code);
+
+    let (header, rows) = parse_csv(&export(&app, "pothole-report", "csv", &[]));
+    assert!(header.contains(&"tracking_code".to_string()), "{header:?}");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["tracking_code"], code);
+    assert_eq!(r["where"], "Oak St and 3rd");
+    assert_eq!(r["photo"], "https://api.twilio.com/media/ME9");
+    assert_eq!(r["details"], "Hole by the curb");
+    assert_eq!(r["status"], "completed");
+
+    let jsonl = export(&app, "pothole-report", "jsonl", &[]);
+    let line: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(line["tracking_code"], code.as_str());
+    assert_eq!(line["answers"]["where"]["value"], "Oak St and 3rd");
+}

@@ -1,0 +1,757 @@
+//! `civictext flows check` and the checker behind it, from the outside: every deliberate mistake a
+//! clerk might make is reported at its exact `file:line:column` with a message and a fix.
+//!
+//! Most cases start from one small, valid flow (`PARKS`) and change one line of it. The line
+//! numbers below refer to that flow:
+//!
+//! ```text
+//!  1 flow: parks-survey
+//!  2 keywords: [PARKS]
+//!  3 steps:
+//!  4   - say: Thanks for texting Parks!
+//!  5   - ask: visits
+//!  6     text: How often do you visit?
+//!  7     choices:
+//!  8       weekly: Weekly
+//!  9       monthly: Monthly
+//! 10       never: Never
+//! 11     next: { never: why-not }
+//! 12   - ask: safety
+//! 13     type: number
+//! 14     range: 1..5
+//! 15     text: How safe do you feel, 1 to 5?
+//! 16   - ask: why-not
+//! 17     type: text
+//! 18     text: What keeps you away?
+//! 19   - say: Thanks!
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use civictext::flow::catalog::{Catalog, SourceFile};
+use civictext::flow::{Diagnostic, compile};
+
+const FILE: &str = "parks.yaml";
+
+const PARKS: &str = "flow: parks-survey
+keywords: [PARKS]
+steps:
+  - say: Thanks for texting Parks!
+  - ask: visits
+    text: How often do you visit?
+    choices:
+      weekly: Weekly
+      monthly: Monthly
+      never: Never
+    next: { never: why-not }
+  - ask: safety
+    type: number
+    range: 1..5
+    text: How safe do you feel, 1 to 5?
+  - ask: why-not
+    type: text
+    text: What keeps you away?
+  - say: Thanks!
+";
+
+/// The PARKS flow with `from` replaced by `to`; `from` must be there, so a test can never pass
+/// by checking the unchanged, valid flow.
+fn parks_with(from: &str, to: &str) -> String {
+    assert!(PARKS.contains(from), "{from:?} is not in the PARKS flow");
+    PARKS.replacen(from, to, 1)
+}
+
+/// The PARKS flow in English and Spanish, every text translated.
+fn bilingual_parks() -> String {
+    "flow: parks-survey
+keywords: { en: [PARKS], es: [PARQUES] }
+languages: [en, es]
+steps:
+  - say: { en: Thanks for texting Parks!, es: ¡Gracias por escribir a Parques! }
+  - ask: visits
+    text:
+      en: How often do you visit?
+      es: ¿Con qué frecuencia visita?
+    choices:
+      weekly: { en: Weekly, es: Cada semana }
+      never: { en: Never, es: Nunca }
+  - say:
+      en: Thanks!
+      es: ¡Gracias!
+"
+    .to_string()
+}
+
+/// Every diagnostic for `source`, as printed: `parks.yaml:L:C: error: message`.
+fn diagnostics(source: &str) -> Vec<Diagnostic> {
+    compile(FILE, source).report.items
+}
+
+fn listing(items: &[Diagnostic]) -> String {
+    items
+        .iter()
+        .map(|d| format!("  {d}\n    help: {}", d.hint.as_deref().unwrap_or("-")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Asserts that `source` does not load and that its only error is at `at` (`file:line:col`),
+/// with a message containing `message` and a hint containing `hint`.
+#[track_caller]
+fn assert_only_error(source: &str, at: &str, message: &str, hint: &str) {
+    let compiled = compile(FILE, source);
+    assert!(compiled.flow.is_none(), "a broken flow loaded");
+    let errors: Vec<Diagnostic> = compiled
+        .report
+        .items
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "expected exactly one error, got:\n{}",
+        listing(&errors)
+    );
+    assert_error(&errors, at, message, hint);
+}
+
+/// Asserts that one of `items` is an error at `at` with `message` and `hint` fragments.
+#[track_caller]
+fn assert_error(items: &[Diagnostic], at: &str, message: &str, hint: &str) {
+    let found = items.iter().any(|d| {
+        d.is_error()
+            && d.to_string().starts_with(&format!("{at}: error: "))
+            && d.message.contains(message)
+            && d.hint.as_deref().is_some_and(|h| h.contains(hint))
+    });
+    assert!(
+        found,
+        "no error at {at} saying {message:?} with help {hint:?}; got:\n{}",
+        listing(items)
+    );
+}
+
+#[test]
+fn the_example_flow_used_by_these_tests_is_valid() {
+    let compiled = compile(FILE, PARKS);
+    assert_eq!(compiled.report.items, vec![]);
+    let flow = compiled.flow.expect("PARKS compiles");
+    assert_eq!(flow.id, "parks-survey");
+    assert_eq!(flow.steps.len(), 5);
+    let bilingual = compile(FILE, &bilingual_parks());
+    assert_eq!(bilingual.report.items, vec![]);
+    assert!(bilingual.flow.is_some());
+}
+
+#[test]
+fn a_question_field_indented_too_far_is_a_yaml_error_at_the_colon_that_cannot_be_there() {
+    let source = parks_with(
+        "    text: How often do you visit?",
+        "      text: How often do you visit?",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:6:11",
+        "mapping values are not allowed",
+        "check indentation",
+    );
+}
+
+#[test]
+fn a_tab_indenting_a_field_is_reported_at_the_tab_not_at_the_line_above() {
+    let source = parks_with("    text: How safe", "\ttext: How safe");
+    assert_only_error(
+        &source,
+        "parks.yaml:15:1",
+        "this line is indented with a tab",
+        "YAML indents with spaces only",
+    );
+}
+
+#[test]
+fn a_tab_indenting_a_choice_is_reported_at_the_tab() {
+    let source = parks_with("      weekly: Weekly", "\tweekly: Weekly");
+    assert_only_error(
+        &source,
+        "parks.yaml:8:1",
+        "this line is indented with a tab",
+        "replace the tab with spaces",
+    );
+}
+
+#[test]
+fn a_tab_inside_a_block_text_is_part_of_the_text_and_not_an_error() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - say: |\n      Thanks!\n      \tSee you.\n",
+    );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+}
+
+#[test]
+fn a_key_written_twice_in_one_step_is_reported_on_its_second_line() {
+    let source = parks_with("    range: 1..5\n", "    range: 1..5\n    range: 1..10\n");
+    assert_only_error(
+        &source,
+        "parks.yaml:15:5",
+        "`range` is written twice in the same block",
+        "each key may appear once in the same block",
+    );
+}
+
+#[test]
+fn a_misspelt_field_name_is_reported_where_it_is_written() {
+    let source = parks_with("    type: number", "    tpye: number");
+    assert_only_error(
+        &source,
+        "parks.yaml:13:5",
+        "unknown field `tpye`",
+        "did you mean `type`?",
+    );
+}
+
+#[test]
+fn a_duplicate_key_message_does_not_mention_parser_settings() {
+    let source = parks_with("    range: 1..5\n", "    range: 1..5\n    range: 1..10\n");
+    let items = diagnostics(&source);
+    assert!(
+        items
+            .iter()
+            .all(|d| !d.message.contains("DuplicateKeyPolicy")),
+        "{}",
+        listing(&items)
+    );
+}
+
+#[test]
+fn a_misspelt_top_level_field_suggests_the_real_one() {
+    let source = parks_with(
+        "keywords: [PARKS]\n",
+        "keywords: [PARKS]\nexpire_after: 24h\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:3:1",
+        "unknown field `expire_after`",
+        "did you mean `expires_after`?",
+    );
+}
+
+#[test]
+fn two_steps_with_the_same_id_are_reported_at_the_second_with_the_line_of_the_first() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - ask: safety\n    type: yes_no\n    text: Do you feel safe?\n  - say: Thanks!\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:19:10",
+        "step id `safety` is used twice (first on line 12)",
+        "give each step a different id",
+    );
+}
+
+#[test]
+fn a_reference_to_a_missing_step_in_next_is_reported_at_its_line_with_a_suggestion() {
+    let source = parks_with("never: why-not", "never: why-nto");
+    assert_only_error(
+        &source,
+        "parks.yaml:11:20",
+        "there is no step `why-nto`",
+        "did you mean `why-not`?",
+    );
+}
+
+#[test]
+fn a_goto_to_a_missing_step_is_reported_at_the_name_with_a_suggestion() {
+    let source = parks_with("  - say: Thanks!\n", "  - goto: vists\n");
+    assert_only_error(
+        &source,
+        "parks.yaml:19:11",
+        "there is no step `vists`",
+        "did you mean `visits`?",
+    );
+}
+
+#[test]
+fn an_on_fail_naming_no_step_is_reported_at_the_name_and_says_what_it_can_name() {
+    let source = parks_with(
+        "    range: 1..5\n",
+        "    range: 1..5\n    on_fail: the-end\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:15:14",
+        "there is no step `the-end`",
+        "point it at the `ask:` name or `id:` of a step",
+    );
+}
+
+#[test]
+fn a_step_after_an_end_that_nothing_jumps_to_is_reported_as_unreachable() {
+    let source = parks_with("  - say: Thanks!\n", "  - end: Thanks!\n  - say: Bye\n");
+    assert_only_error(
+        &source,
+        "parks.yaml:20:5",
+        "step 6 can never be reached",
+        "point a `next:`, `goto:` or `branch:` at it, or remove it",
+    );
+}
+
+#[test]
+fn a_text_missing_one_of_the_flows_languages_is_reported_at_the_text() {
+    let source = bilingual_parks().replace("      es: ¡Gracias!\n", "");
+    assert_only_error(
+        &source,
+        "parks.yaml:14:7",
+        "this message is missing its `es` translation",
+        "add a line `es: …`",
+    );
+}
+
+#[test]
+fn a_plain_text_in_a_bilingual_flow_is_reported_as_having_no_translations() {
+    let source = bilingual_parks().replace(
+        "  - say: { en: Thanks for texting Parks!, es: ¡Gracias por escribir a Parques! }",
+        "  - say: Thanks for texting Parks!",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:5:10",
+        "this message has no translations; this flow speaks en, es",
+        "write it once per language: `en: …`, `es: …`",
+    );
+}
+
+#[test]
+fn a_text_in_a_language_the_flow_does_not_declare_is_reported_at_the_language_code() {
+    let source = parks_with("  - say: Thanks!", "  - say: { en: Thanks!, fr: Merci! }");
+    assert_only_error(
+        &source,
+        "parks.yaml:19:25",
+        "`fr` is not one of this flow's languages (en)",
+        "add it to `languages:`",
+    );
+}
+
+#[test]
+fn an_invalid_regular_expression_is_reported_at_the_pattern_with_the_reason() {
+    let source = parks_with(
+        "    type: text\n",
+        "    type: pattern\n    pattern: '[0-9{5}'\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:18:14",
+        "`[0-9{5}` is not a valid pattern: unclosed character class",
+        "check brackets and backslashes",
+    );
+}
+
+#[test]
+fn a_message_over_1600_characters_is_reported_with_its_length() {
+    let long = "Thanks for taking part in the Waterfront Park survey. ".repeat(32);
+    let source = parks_with("  - say: Thanks!\n", &format!("  - say: {}\n", long.trim()));
+    let n = long.trim().chars().count();
+    assert!(n > 1600);
+    assert_only_error(
+        &source,
+        "parks.yaml:19:5",
+        &format!(
+            "the `en` text is {n} characters; one SMS conversation message can be at most 1600"
+        ),
+        "shorten it, or split it into two `say:` steps",
+    );
+}
+
+#[test]
+fn a_message_of_exactly_1600_characters_is_accepted() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        &format!("  - say: {}\n", "a".repeat(1600)),
+    );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+    assert!(compiled.flow.is_some());
+}
+
+#[test]
+fn the_same_keyword_in_two_flows_is_reported_in_the_second_file_naming_the_first() {
+    let poll = "flow: bike-poll
+keywords: [BIKE, parks]
+steps:
+  - ask: lane
+    type: yes_no
+    text: Should Main St get a bike lane?
+";
+    let (catalog, checks) = Catalog::build(vec![
+        SourceFile {
+            name: "parks.yaml".into(),
+            text: PARKS.into(),
+        },
+        SourceFile {
+            name: "poll.yaml".into(),
+            text: poll.into(),
+        },
+    ]);
+    assert_eq!(checks[0].diagnostics, vec![]);
+    assert_only_error_in(
+        &checks[1].diagnostics,
+        "poll.yaml:2:18",
+        "keyword `PARKS` already starts flow `parks-survey` (parks.yaml:2)",
+        "a keyword can start only one flow",
+    );
+    // The first flow still loads and keeps its keyword; the second is left out.
+    assert_eq!(catalog.flows().len(), 1);
+    let (flow, _) = catalog.by_keyword("Parks!").expect("PARKS starts a flow");
+    assert_eq!(flow.id, "parks-survey");
+    assert!(catalog.by_keyword("BIKE").is_none());
+}
+
+#[track_caller]
+fn assert_only_error_in(items: &[Diagnostic], at: &str, message: &str, hint: &str) {
+    assert_eq!(
+        items.iter().filter(|d| d.is_error()).count(),
+        1,
+        "expected exactly one error, got:\n{}",
+        listing(items)
+    );
+    assert_error(items, at, message, hint);
+}
+
+#[test]
+fn stop_as_a_keyword_is_refused_because_residents_text_it_to_opt_out() {
+    let source = parks_with("keywords: [PARKS]", "keywords: [PARKS, STOP]");
+    assert_only_error(
+        &source,
+        "parks.yaml:2:19",
+        "`STOP` is reserved: residents text it to opt out",
+        "choose another keyword",
+    );
+}
+
+#[test]
+fn a_spanish_opt_out_word_as_a_keyword_is_refused_too() {
+    let source = parks_with("keywords: [PARKS]", "keywords: [PARKS, Alto]");
+    assert_only_error(
+        &source,
+        "parks.yaml:2:19",
+        "`Alto` is reserved",
+        "choose another keyword",
+    );
+}
+
+#[test]
+fn an_unknown_answer_type_asks_did_you_mean_and_does_not_blame_the_range() {
+    let source = parks_with("type: number", "type: numbr");
+    assert_only_error(
+        &source,
+        "parks.yaml:13:11",
+        "`numbr` is not an answer type",
+        "did you mean `number`? The types are: choice, yes_no, number, integer",
+    );
+}
+
+#[test]
+fn a_field_that_does_not_fit_a_known_answer_type_is_reported_at_the_field() {
+    let source = parks_with("type: number", "type: yes_no");
+    assert_only_error(
+        &source,
+        "parks.yaml:14:12",
+        "`range` does not apply to a `yes_no` question",
+        "`range` is for `number` and `integer` questions",
+    );
+}
+
+#[test]
+fn a_misspelt_range_is_reported_with_what_a_range_looks_like() {
+    let source = parks_with("range: 1..5", "range: 1-5");
+    assert_only_error(
+        &source,
+        "parks.yaml:14:12",
+        "`1-5` is not a range",
+        "two dots between them, like 1..5",
+    );
+}
+
+#[test]
+fn a_range_written_backwards_suggests_the_right_order() {
+    let source = parks_with("range: 1..5", "range: 5..1");
+    assert_only_error(
+        &source,
+        "parks.yaml:14:12",
+        "`5..1` is not a range",
+        "did you mean 1..5?",
+    );
+}
+
+#[test]
+fn an_unknown_placeholder_is_reported_at_the_text_with_the_nearest_question() {
+    let source = parks_with("  - say: Thanks!", "  - say: You said {{vists}}. Thanks!");
+    assert_only_error(
+        &source,
+        "parks.yaml:19:10",
+        "`{{vists}}` names no question in this flow",
+        "did you mean `{{visits}}`?",
+    );
+}
+
+#[test]
+fn an_unknown_placeholder_in_each_translation_is_reported_on_each_line() {
+    let source = bilingual_parks().replace(
+        "      en: Thanks!\n      es: ¡Gracias!\n",
+        "      en: Thanks, {{vists}}!\n      es: ¡Gracias, {{vists}}!\n",
+    );
+    let items = diagnostics(&source);
+    assert_eq!(items.len(), 2, "{}", listing(&items));
+    for at in ["parks.yaml:14:11", "parks.yaml:15:11"] {
+        assert_error(
+            &items,
+            at,
+            "`{{vists}}` names no question in this flow",
+            "did you mean `{{visits}}`?",
+        );
+    }
+}
+
+#[test]
+fn a_tracking_code_in_a_flow_that_files_no_request_is_reported_at_the_text() {
+    let source = parks_with(
+        "  - say: Thanks!",
+        "  - say: Your code is {{tracking_code}}",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:19:10",
+        "`{{tracking_code}}` is used but this flow never files a request",
+        "add a `file_request:` step",
+    );
+}
+
+#[test]
+fn a_condition_comparing_a_choice_with_a_value_it_can_never_be_is_reported_at_the_condition() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - say: Thanks!\n    when: visits == daily\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:20:11",
+        "the condition compares `visits` with `daily`, which it can never be",
+        "`visits` is one of: weekly, monthly, never",
+    );
+}
+
+#[test]
+fn an_impossible_branch_condition_is_reported_at_its_own_arm() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - branch:\n      - if: visits == weekly\n        goto: safety\n      - if: visits in [monthly, daily]\n        goto: why-not\n  - say: Thanks!\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:22:13",
+        "the condition compares `visits` with `daily`, which it can never be",
+        "`visits` is one of: weekly, monthly, never",
+    );
+}
+
+#[test]
+fn a_condition_comparing_a_number_question_with_a_word_is_reported() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - say: Sorry to hear that.\n    when: safety <= low\n  - say: Thanks!\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:20:11",
+        "the condition compares `safety` with `low`, which it can never be",
+        "`safety` is a number",
+    );
+}
+
+#[test]
+fn a_loop_of_steps_that_never_asks_anything_is_reported() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - say: Thanks!\n    id: thanks\n  - goto: thanks\n",
+    );
+    let items = diagnostics(&source);
+    assert!(compile(FILE, &source).flow.is_none());
+    for at in ["parks.yaml:19:5", "parks.yaml:21:5"] {
+        assert_error(
+            &items,
+            at,
+            "these steps loop back here without asking anything",
+            "make the loop pass through an `ask:` step",
+        );
+    }
+}
+
+#[test]
+fn a_loop_through_a_question_is_allowed() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - ask: again\n    type: yes_no\n    text: Again?\n    next: { yes: visits }\n  - say: Thanks!\n",
+    );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+}
+
+#[test]
+fn a_step_that_both_says_and_asks_is_reported_at_the_step() {
+    let source = parks_with(
+        "  - say: Thanks for texting Parks!\n",
+        "  - say: Thanks for texting Parks!\n    ask: name\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:4:5",
+        "step 1 mixes say and ask",
+        "split it into separate steps",
+    );
+}
+
+#[test]
+fn next_keyed_on_a_choice_that_does_not_exist_suggests_the_nearest_one() {
+    let source = parks_with("never: why-not", "nevr: why-not");
+    assert_only_error(
+        &source,
+        "parks.yaml:11:13",
+        "`nevr` is not an answer to `visits`",
+        "did you mean `never`? The answers are: weekly, monthly, never",
+    );
+}
+
+#[test]
+fn next_keyed_on_skipped_for_a_question_that_is_not_optional_is_reported() {
+    let source = parks_with("never: why-not", "skipped: why-not");
+    assert_only_error(
+        &source,
+        "parks.yaml:11:13",
+        "question `visits` is not optional, so it is never skipped",
+        "add `optional: true`",
+    );
+}
+
+#[test]
+fn an_expiry_that_is_not_a_duration_is_reported_with_examples() {
+    let source = parks_with(
+        "keywords: [PARKS]\n",
+        "keywords: [PARKS]\nexpires_after: 24 hrs or so\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:3:16",
+        "`24 hrs or so` is not a duration",
+        "`30m`, `24h`, `2d` or `1w`",
+    );
+}
+
+#[test]
+fn an_expiry_of_zero_is_refused() {
+    let source = parks_with(
+        "keywords: [PARKS]\n",
+        "keywords: [PARKS]\nexpires_after: 0h\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:3:16",
+        "`0h` is not a duration",
+        "`24h`",
+    );
+}
+
+// The command line, on real files.
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_civictext"))
+}
+
+fn shipped_flows_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("conversation-flows")
+}
+
+#[test]
+fn flows_check_passes_on_the_shipped_flows() {
+    let out = binary()
+        .args(["flows", "check", "--no-costs"])
+        .arg(shipped_flows_dir())
+        .output()
+        .expect("run civictext");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "flows check failed on the shipped flows:\n{stdout}"
+    );
+    assert!(stdout.contains(" 0 error(s)"), "{stdout}");
+}
+
+#[test]
+fn flows_check_fails_on_a_broken_copy_of_a_shipped_flow_and_prints_file_line_and_column() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut shipped = 0;
+    for entry in std::fs::read_dir(shipped_flows_dir()).expect("read conversation-flows") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
+            std::fs::copy(&path, dir.path().join(&name)).expect("copy flow");
+            shipped += 1;
+        }
+    }
+    assert!(shipped > 0, "no shipped flows");
+    // Break youth-survey.yaml: a last step that jumps to a step that does not exist.
+    let target = dir.path().join("youth-survey.yaml");
+    let mut text = std::fs::read_to_string(&target).expect("youth-survey.yaml is shipped");
+    let indent = text
+        .lines()
+        .find_map(|l| {
+            let t = l.trim_start();
+            (t.starts_with("- say:") || t.starts_with("- ask:")).then(|| l.len() - t.len())
+        })
+        .expect("the flow has steps");
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    let line = text.lines().count() + 1;
+    text.push_str(&format!("{}- goto: nowhere-at-all\n", " ".repeat(indent)));
+    std::fs::write(&target, &text).expect("write broken flow");
+
+    let out = binary()
+        .args(["flows", "check"])
+        .arg(dir.path())
+        .output()
+        .expect("run civictext");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let column = indent + 2 + "goto: ".len() + 1;
+    let expected = format!(
+        "{}:{line}:{column}: error: there is no step `nowhere-at-all`",
+        target.display()
+    );
+    assert!(
+        stdout.contains(&expected),
+        "expected {expected:?} in:\n{stdout}"
+    );
+    assert!(stdout.contains(" 1 error(s)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} loaded", shipped - 1)),
+        "the other flows still load:\n{stdout}"
+    );
+}
+
+#[test]
+fn flows_check_fails_on_a_directory_without_flows() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = binary()
+        .args(["flows", "check"])
+        .arg(dir.path())
+        .output()
+        .expect("run civictext");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("no flow files (*.yaml) found"), "{stdout}");
+}

@@ -1,0 +1,1140 @@
+//! The store contract: every test runs against SQLite and PostgreSQL alike.
+//!
+//! PostgreSQL tests create a fresh database per test on the server named by
+//! `CIVICTEXT_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432/postgres`) and drop it
+//! afterwards (tests/common/postgres.rs). They fail when that server cannot be reached: start it
+//! with `.ci/postgres.sh`.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use civictext::flow::catalog::{Catalog, SourceFile};
+use civictext::flow::engine::{AnswerRecord, Given, Media, ServiceRequest, Session};
+use civictext::store::{
+    ConsentChange, Decision, Handled, InboundText, SessionEnd, SessionWrite, Snapshot, Store,
+    Throttle,
+};
+use common::postgres::TempPostgres;
+use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
+use rand::seq::SliceRandom;
+
+const GATEWAY: &str = "+15025550100";
+
+// ---------------------------------------------------------------------------------------------
+// Backends
+
+/// A store on a database of its own, removed when dropped.
+struct Backend {
+    store: Store,
+    url: String,
+    _db: TestDb,
+}
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] TempPostgres),
+}
+
+impl Backend {
+    async fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("civictext.db").display());
+        let store = Store::connect(&url).await.expect("SQLite store");
+        Backend {
+            store,
+            url,
+            _db: TestDb::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Backend {
+        let db = TempPostgres::create().await;
+        let url = db.url.clone();
+        let store = Store::connect(&url).await.expect("PostgreSQL store");
+        assert!(matches!(store, Store::Postgres(_)));
+        Backend {
+            store,
+            url,
+            _db: TestDb::Postgres(db),
+        }
+    }
+
+    /// Stores that behave as separate gateway processes on the same database: their own pools
+    /// (PostgreSQL). SQLite is a single-process database, so its "replicas" share one store.
+    async fn replicas(&self, n: usize) -> Vec<Store> {
+        let mut out = vec![self.store.clone()];
+        for _ in 1..n {
+            out.push(match &self.store {
+                Store::Sqlite(_) => self.store.clone(),
+                Store::Postgres(_) => Store::connect(&self.url).await.expect("another replica"),
+            });
+        }
+        out
+    }
+
+    /// Runs a `SELECT COUNT(*) …` (any query returning one BIGINT).
+    async fn count(&self, sql: &str) -> i64 {
+        match &self.store {
+            Store::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+            Store::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Row counts of every table, to show that nothing changed.
+    async fn counts(&self) -> BTreeMap<&'static str, i64> {
+        let mut out = BTreeMap::new();
+        for table in [
+            "contacts",
+            "consent_events",
+            "sessions",
+            "messages",
+            "answers",
+            "service_requests",
+            "flow_versions",
+        ] {
+            out.insert(
+                table,
+                self.count(&format!("SELECT COUNT(*) FROM {table}")).await,
+            );
+        }
+        out
+    }
+}
+
+/// Declares each contract test once per backend: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    first_contact_creates_contact,
+    session_round_trips_through_next_snapshot,
+    answers_upsert_per_session_and_question,
+    duplicate_sid_returns_stored_replies_and_changes_nothing,
+    opt_out_and_opt_in_record_consent,
+    end_and_start_in_one_decision_keeps_one_active_session,
+    second_active_session_is_refused_and_rolled_back,
+    service_requests_stored_with_code,
+    throttle_fields_round_trip,
+    flow_sources_saved_once_per_version,
+    export_returns_sessions_with_answers,
+    timestamps_round_trip_to_the_microsecond,
+    same_sid_from_two_addresses_is_handled_once,
+    concurrent_texts_from_one_resident_advance_once_each_in_order,
+);
+
+// ---------------------------------------------------------------------------------------------
+// Material
+
+fn at(s: &str) -> Timestamp {
+    s.parse().expect("a timestamp")
+}
+
+fn text(sid: &str, from: &str, body: &str, received_at: Timestamp) -> InboundText {
+    InboundText {
+        sid: sid.to_string(),
+        from: from.to_string(),
+        to: GATEWAY.to_string(),
+        body: body.to_string(),
+        media: Vec::new(),
+        received_at,
+    }
+}
+
+/// An engine session with every field set, including nanosecond times.
+fn rich_session(flow: &str, started: Timestamp) -> Session {
+    let mut answers = BTreeMap::new();
+    answers.insert(
+        "visits".to_string(),
+        Given {
+            value: "weekly".into(),
+            category: "weekly".into(),
+        },
+    );
+    answers.insert(
+        "why".to_string(),
+        Given {
+            value: "Ñandú «quote» \"and\" emoji 🌳".into(),
+            category: "text".into(),
+        },
+    );
+    let mut contact = BTreeMap::new();
+    contact.insert("zip".to_string(), "40202".to_string());
+    Session {
+        flow: flow.to_string(),
+        version: "0a1b2c3d4e5f".into(),
+        language: "es".into(),
+        position: 3,
+        attempts: 2,
+        pending_location: Some("5th & Main".into()),
+        answers,
+        contact,
+        tracking_code: Some("PK-7Q2X".into()),
+        started_at: started,
+        updated_at: started + SignedDuration::from_nanos(123_456_789),
+        expires_at: Some(started + SignedDuration::from_hours(24) + SignedDuration::from_nanos(1)),
+    }
+}
+
+fn new_session(state: Session) -> Option<SessionWrite> {
+    Some(SessionWrite {
+        state,
+        ended: None,
+        new: true,
+    })
+}
+
+fn answer(question: &str, raw: &str, value: &str, category: &str) -> AnswerRecord {
+    AnswerRecord {
+        question: question.into(),
+        raw: raw.into(),
+        value: value.into(),
+        category: category.into(),
+    }
+}
+
+/// Handles `msg`, returning what `decide` was shown.
+async fn handle(b: &Backend, msg: &InboundText, decision: Decision) -> (Handled, Option<Snapshot>) {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let shown = seen.clone();
+    let handled = b
+        .store
+        .handle_inbound(msg, move |s| {
+            *shown.lock().unwrap() = Some(s.clone());
+            decision
+        })
+        .await
+        .expect("handle_inbound");
+    let seen = seen.lock().unwrap().take();
+    (handled, seen)
+}
+
+/// The snapshot the next text from `phone` would be decided on (that text is then stored with
+/// an empty decision, which changes nothing else).
+async fn next_snapshot(b: &Backend, phone: &str, sid: &str, at: Timestamp) -> Snapshot {
+    let (_, seen) = handle(b, &text(sid, phone, "peek", at), Decision::default()).await;
+    seen.expect("decide runs for a new text")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Contract
+
+async fn first_contact_creates_contact(b: Backend) {
+    let phone = "+15025550111";
+    let now = at("2026-03-01T12:00:00Z");
+    let (handled, seen) = handle(
+        &b,
+        &text("SM-first", phone, "HELLO", now),
+        Decision {
+            replies: vec!["Welcome!".into()],
+            language: Some("es".into()),
+            fields: vec![("zip".into(), "40202".into())],
+            route: "default",
+            ..Decision::default()
+        },
+    )
+    .await;
+    let seen = seen.unwrap();
+    assert!(seen.contact.is_none(), "a new number has no contact");
+    assert!(seen.session.is_none());
+    assert_eq!(
+        handled,
+        Handled {
+            replies: vec!["Welcome!".into()],
+            duplicate: false,
+            route: "default",
+        }
+    );
+    assert_eq!(b.count("SELECT COUNT(*) FROM contacts").await, 1);
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+            .await,
+        1
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'")
+            .await,
+        1
+    );
+
+    let snap = next_snapshot(&b, phone, "SM-peek", now).await;
+    let c = snap.contact.expect("the contact exists now");
+    assert_eq!(c.phone, phone);
+    assert_eq!(c.language.as_deref(), Some("es"));
+    assert_eq!(c.fields.get("zip").map(String::as_str), Some("40202"));
+    assert!(!c.opted_out);
+    assert_eq!(c.unmatched_count, 0);
+    assert_eq!(c.unmatched_since, None);
+    assert_eq!(c.muted_until, None);
+    assert!(snap.session.is_none());
+    assert_eq!(b.count("SELECT COUNT(*) FROM contacts").await, 1);
+}
+
+async fn session_round_trips_through_next_snapshot(b: Backend) {
+    let phone = "+15025550112";
+    let t0 = at("2026-03-01T12:00:00.123456789Z");
+    let state = rich_session("parks", t0);
+    handle(
+        &b,
+        &text("SM-1", phone, "PARKS", t0),
+        Decision {
+            session: new_session(state.clone()),
+            route: "keyword",
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-2", t0).await;
+    let active = snap.session.expect("an active session");
+    assert_eq!(active.state, state, "the engine session comes back exactly");
+
+    // Advanced in place: same row, new state.
+    let mut advanced = state.clone();
+    advanced.position = 4;
+    advanced.attempts = 0;
+    advanced.pending_location = None;
+    advanced.expires_at = None;
+    advanced.answers.insert(
+        "age".into(),
+        Given {
+            value: "17".into(),
+            category: "integer".into(),
+        },
+    );
+    handle(
+        &b,
+        &text("SM-3", phone, "17", t0),
+        Decision {
+            session: Some(SessionWrite {
+                state: advanced.clone(),
+                ended: None,
+                new: false,
+            }),
+            route: "answer",
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-4", t0).await;
+    let again = snap.session.expect("still active");
+    assert_eq!(again.id, active.id, "advancing updates the same session");
+    assert_eq!(again.state, advanced);
+    assert_eq!(b.count("SELECT COUNT(*) FROM sessions").await, 1);
+}
+
+async fn answers_upsert_per_session_and_question(b: Backend) {
+    let phone = "+15025550113";
+    let t0 = at("2026-03-01T12:00:00Z");
+    handle(
+        &b,
+        &text("SM-1", phone, "PARKS", t0),
+        Decision {
+            session: new_session(rich_session("parks", t0)),
+            answers: vec![answer("visits", "2", "monthly", "monthly")],
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-2", t0).await;
+    let state = snap.session.unwrap().state;
+    handle(
+        &b,
+        &text("SM-3", phone, "weekly", t0),
+        Decision {
+            session: Some(SessionWrite {
+                state: state.clone(),
+                ended: None,
+                new: false,
+            }),
+            answers: vec![
+                answer("visits", "weekly", "weekly", "weekly"),
+                answer("why", "too far", "too far", "text"),
+                // The same question twice in one text: the later answer stands.
+                answer("zip", "4020", "4020", "pattern"),
+                answer("zip", "40202", "40202", "pattern"),
+            ],
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert_eq!(b.count("SELECT COUNT(*) FROM answers").await, 3);
+    let export = b.store.export("parks").await.unwrap();
+    assert_eq!(export.len(), 1);
+    let answers = &export[0].answers;
+    assert_eq!(answers["visits"].raw, "weekly");
+    assert_eq!(answers["visits"].value, "weekly");
+    assert_eq!(answers["why"].value, "too far");
+    assert_eq!(answers["zip"].value, "40202");
+    // Each answer points at the text that gave it.
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM answers a JOIN messages m ON m.id = a.message_id
+             WHERE m.sid = 'SM-3'"
+        )
+        .await,
+        3
+    );
+
+    // A new session of the same flow keeps its own answers.
+    handle(
+        &b,
+        &text("SM-4", phone, "PARKS", t0),
+        Decision {
+            end_session: Some(SessionEnd::Interrupted),
+            session: new_session(rich_session("parks", t0)),
+            answers: vec![answer("visits", "never", "never", "never")],
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert_eq!(b.count("SELECT COUNT(*) FROM answers").await, 4);
+    let export = b.store.export("parks").await.unwrap();
+    assert_eq!(export[0].answers["visits"].value, "weekly");
+    assert_eq!(export[1].answers["visits"].value, "never");
+}
+
+async fn duplicate_sid_returns_stored_replies_and_changes_nothing(b: Backend) {
+    let phone = "+15025550114";
+    let t0 = at("2026-03-01T12:00:00Z");
+    let mut msg = text("SM-dup", phone, "PARKS", t0);
+    msg.media = vec![Media {
+        url: "https://api.twilio.com/media/ME1".into(),
+        content_type: "image/jpeg".into(),
+    }];
+    let first = handle(
+        &b,
+        &msg,
+        Decision {
+            replies: vec!["one".into(), "two".into(), "three".into()],
+            consent: Some(ConsentChange::OptIn),
+            session: new_session(rich_session("parks", t0)),
+            answers: vec![answer("visits", "2", "monthly", "monthly")],
+            requests: vec![ServiceRequest {
+                code: "PK-DUP1".into(),
+                service: "parks".into(),
+                description: None,
+                location: None,
+                photo: None,
+            }],
+            route: "keyword",
+            ..Decision::default()
+        },
+    )
+    .await
+    .0;
+    assert!(!first.duplicate);
+    let before = b.counts().await;
+
+    let again = b
+        .store
+        .handle_inbound(&msg, |_| panic!("a repeat delivery is not decided again"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Handled {
+            replies: vec!["one".into(), "two".into(), "three".into()],
+            duplicate: true,
+            route: "duplicate",
+        }
+    );
+    assert_eq!(
+        b.counts().await,
+        before,
+        "a repeat delivery changes nothing"
+    );
+
+    // A text whose decision had no replies repeats as no replies.
+    handle(&b, &text("SM-quiet", phone, "ok", t0), Decision::default()).await;
+    let quiet = b
+        .store
+        .handle_inbound(&text("SM-quiet", phone, "ok", t0), |_| unreachable!())
+        .await
+        .unwrap();
+    assert!(quiet.duplicate);
+    assert!(quiet.replies.is_empty());
+}
+
+async fn opt_out_and_opt_in_record_consent(b: Backend) {
+    let phone = "+15025550115";
+    let t0 = at("2026-03-01T12:00:00Z");
+    handle(&b, &text("SM-hi", phone, "hello", t0), Decision::default()).await;
+    handle(
+        &b,
+        &text("SM-stop", phone, "STOP", t0),
+        Decision {
+            consent: Some(ConsentChange::OptOut),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-p1", t0).await;
+    assert!(snap.contact.unwrap().opted_out);
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM consent_events
+             WHERE kind = 'opt_out' AND text = 'STOP' AND message_sid = 'SM-stop'"
+        )
+        .await,
+        1
+    );
+    handle(
+        &b,
+        &text("SM-start", phone, "START", t0),
+        Decision {
+            consent: Some(ConsentChange::OptIn),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-p2", t0).await;
+    assert!(!snap.contact.unwrap().opted_out);
+    assert_eq!(b.count("SELECT COUNT(*) FROM consent_events").await, 2);
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM consent_events
+             WHERE kind = 'opt_in' AND text = 'START' AND message_sid = 'SM-start'"
+        )
+        .await,
+        1
+    );
+    // Opting out on the very first text creates the contact opted out.
+    handle(
+        &b,
+        &text("SM-new-stop", "+15025550199", "STOP", t0),
+        Decision {
+            consent: Some(ConsentChange::OptOut),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, "+15025550199", "SM-p3", t0).await;
+    assert!(snap.contact.unwrap().opted_out);
+    assert_eq!(b.count("SELECT COUNT(*) FROM consent_events").await, 3);
+}
+
+async fn end_and_start_in_one_decision_keeps_one_active_session(b: Backend) {
+    let phone = "+15025550116";
+    let t0 = at("2026-03-01T12:00:00Z");
+    handle(
+        &b,
+        &text("SM-1", phone, "PARKS", t0),
+        Decision {
+            session: new_session(rich_session("parks", t0)),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let first = next_snapshot(&b, phone, "SM-2", t0).await.session.unwrap();
+    let t1 = at("2026-03-01T12:05:00Z");
+    let other = rich_session("youth", t1);
+    handle(
+        &b,
+        &text("SM-3", phone, "PLAN", t1),
+        Decision {
+            end_session: Some(SessionEnd::Interrupted),
+            session: new_session(other.clone()),
+            route: "keyword",
+            ..Decision::default()
+        },
+    )
+    .await;
+    let now = next_snapshot(&b, phone, "SM-4", t1).await.session.unwrap();
+    assert_ne!(now.id, first.id);
+    assert_eq!(now.state, other);
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE status = 'active'")
+            .await,
+        1
+    );
+    assert_eq!(
+        b.count(&format!(
+            "SELECT COUNT(*) FROM sessions
+             WHERE id = {} AND status = 'interrupted' AND ended_at IS NOT NULL
+               AND expires_at IS NULL",
+            first.id
+        ))
+        .await,
+        1
+    );
+    // A session that finishes on the text that started it is stored ended.
+    handle(
+        &b,
+        &text("SM-5", phone, "INFO", t1),
+        Decision {
+            end_session: Some(SessionEnd::Interrupted),
+            session: Some(SessionWrite {
+                state: rich_session("info", t1),
+                ended: Some(SessionEnd::Completed),
+                new: true,
+            }),
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert!(next_snapshot(&b, phone, "SM-6", t1).await.session.is_none());
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE status = 'active'")
+            .await,
+        0
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM sessions
+             WHERE flow_id = 'info' AND status = 'completed' AND ended_at IS NOT NULL"
+        )
+        .await,
+        1
+    );
+}
+
+async fn second_active_session_is_refused_and_rolled_back(b: Backend) {
+    let phone = "+15025550117";
+    let t0 = at("2026-03-01T12:00:00Z");
+    handle(
+        &b,
+        &text("SM-1", phone, "PARKS", t0),
+        Decision {
+            session: new_session(rich_session("parks", t0)),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let before = b.counts().await;
+    // A new session without ending the active one breaks the rule: the database refuses it,
+    // and nothing of that text is kept.
+    let refused = b
+        .store
+        .handle_inbound(&text("SM-2", phone, "PLAN", t0), move |_| Decision {
+            replies: vec!["never sent".into()],
+            consent: Some(ConsentChange::OptOut),
+            session: new_session(rich_session("youth", t0)),
+            ..Decision::default()
+        })
+        .await;
+    assert!(refused.is_err(), "two active sessions must be refused");
+    assert_eq!(b.counts().await, before);
+    // The text can be delivered again and handled properly.
+    let retried = handle(&b, &text("SM-2", phone, "PLAN", t0), Decision::default()).await;
+    assert!(!retried.0.duplicate);
+}
+
+async fn service_requests_stored_with_code(b: Backend) {
+    let phone = "+15025550118";
+    let t0 = at("2026-03-01T12:00:00Z");
+    let mut state = rich_session("pothole", t0);
+    state.tracking_code = Some("PH-4K7M".into());
+    handle(
+        &b,
+        &text("SM-1", phone, "YES", t0),
+        Decision {
+            session: Some(SessionWrite {
+                state,
+                ended: Some(SessionEnd::Completed),
+                new: true,
+            }),
+            requests: vec![
+                ServiceRequest {
+                    code: "PH-4K7M".into(),
+                    service: "pothole".into(),
+                    description: Some("deep one".into()),
+                    location: Some("5th & Main".into()),
+                    photo: Some("https://api.twilio.com/media/ME2".into()),
+                },
+                ServiceRequest {
+                    code: "PH-4K7N".into(),
+                    service: "streetlight".into(),
+                    description: None,
+                    location: None,
+                    photo: None,
+                },
+            ],
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert_eq!(b.count("SELECT COUNT(*) FROM service_requests").await, 2);
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM service_requests r JOIN sessions s ON s.id = r.session_id
+             JOIN contacts c ON c.id = r.contact_id
+             WHERE r.code = 'PH-4K7M' AND r.service = 'pothole' AND r.description = 'deep one'
+               AND r.location = '5th & Main' AND r.photo = 'https://api.twilio.com/media/ME2'
+               AND r.status = 'open' AND r.flow_id = 'pothole' AND s.flow_id = 'pothole'
+               AND c.phone = '+15025550118'"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM service_requests
+             WHERE code = 'PH-4K7N' AND description IS NULL AND location IS NULL
+               AND photo IS NULL"
+        )
+        .await,
+        1
+    );
+}
+
+async fn throttle_fields_round_trip(b: Backend) {
+    let phone = "+15025550119";
+    let t0 = at("2026-03-01T12:00:00Z");
+    let throttle = Throttle {
+        unmatched_count: 3,
+        unmatched_since: Some(at("2026-03-01T11:59:58.250001Z")),
+        last_default_reply_at: Some(at("2026-03-01T11:59:59.999999Z")),
+        muted_until: Some(at("2026-03-01T13:00:00.000001Z")),
+    };
+    handle(
+        &b,
+        &text("SM-1", phone, "asdf", t0),
+        Decision {
+            throttle: Some(throttle),
+            route: "unmatched",
+            ..Decision::default()
+        },
+    )
+    .await;
+    let c = next_snapshot(&b, phone, "SM-2", t0).await.contact.unwrap();
+    assert_eq!(c.unmatched_count, throttle.unmatched_count);
+    assert_eq!(c.unmatched_since, throttle.unmatched_since);
+    assert_eq!(c.last_default_reply_at, throttle.last_default_reply_at);
+    assert_eq!(c.muted_until, throttle.muted_until);
+    // A decision without throttle bookkeeping keeps what is stored (the peek above was one).
+    let c = next_snapshot(&b, phone, "SM-3", t0).await.contact.unwrap();
+    assert_eq!(c.unmatched_count, 3);
+    assert_eq!(c.muted_until, throttle.muted_until);
+    // Clearing works too.
+    handle(
+        &b,
+        &text("SM-4", phone, "PARKS", t0),
+        Decision {
+            throttle: Some(Throttle {
+                unmatched_count: 0,
+                unmatched_since: None,
+                last_default_reply_at: None,
+                muted_until: None,
+            }),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let c = next_snapshot(&b, phone, "SM-5", t0).await.contact.unwrap();
+    assert_eq!(c.unmatched_count, 0);
+    assert_eq!(c.unmatched_since, None);
+    assert_eq!(c.last_default_reply_at, None);
+    assert_eq!(c.muted_until, None);
+}
+
+const FLOW_A: &str =
+    "flow: alpha\ntitle: Alpha\nkeywords: [ALPHA]\nsteps:\n  - say: Hello from alpha\n";
+const FLOW_B: &str =
+    "flow: beta\ntitle: Beta\nkeywords: [BETA]\nsteps:\n  - say: Hello from beta\n";
+const FLOW_A2: &str =
+    "flow: alpha\ntitle: Alpha\nkeywords: [ALPHA]\nsteps:\n  - say: Hello again from alpha\n";
+
+fn catalog(files: &[(&str, &str)]) -> (Catalog, Vec<SourceFile>) {
+    let sources: Vec<SourceFile> = files
+        .iter()
+        .map(|(name, text)| SourceFile {
+            name: name.to_string(),
+            text: text.to_string(),
+        })
+        .collect();
+    let (catalog, checks) = Catalog::build(sources.clone());
+    for c in &checks {
+        assert!(c.diagnostics.is_empty(), "{}: {:?}", c.name, c.diagnostics);
+    }
+    assert_eq!(catalog.flows().len(), files.len());
+    (catalog, sources)
+}
+
+async fn flow_sources_saved_once_per_version(b: Backend) {
+    assert!(b.store.load_flow_sources().await.unwrap().is_empty());
+    let (cat, sources) = catalog(&[("alpha.yaml", FLOW_A), ("beta.yaml", FLOW_B)]);
+    b.store.save_flow_sources(&cat, &sources).await.unwrap();
+    b.store.save_flow_sources(&cat, &sources).await.unwrap();
+    assert_eq!(b.count("SELECT COUNT(*) FROM flow_versions").await, 2);
+
+    // An edit is a new version; the old one is kept.
+    let (cat2, sources2) = catalog(&[("alpha.yaml", FLOW_A2), ("beta.yaml", FLOW_B)]);
+    b.store.save_flow_sources(&cat2, &sources2).await.unwrap();
+    assert_eq!(b.count("SELECT COUNT(*) FROM flow_versions").await, 3);
+
+    let loaded: BTreeSet<(String, String)> = b
+        .store
+        .load_flow_sources()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.text))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("alpha.yaml", FLOW_A),
+        ("alpha.yaml", FLOW_A2),
+        ("beta.yaml", FLOW_B),
+    ]
+    .into_iter()
+    .map(|(n, t)| (n.to_string(), t.to_string()))
+    .collect();
+    assert_eq!(loaded, expected);
+    // The stored texts rebuild the same flows.
+    let (again, _) = Catalog::build(b.store.load_flow_sources().await.unwrap());
+    let mut versions: Vec<String> = again.flows().iter().map(|f| f.version.clone()).collect();
+    versions.sort();
+    let mut wanted: Vec<String> = cat
+        .flows()
+        .iter()
+        .chain(cat2.flows())
+        .map(|f| f.version.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    wanted.sort();
+    assert!(versions.iter().all(|v| wanted.contains(v)));
+}
+
+async fn export_returns_sessions_with_answers(b: Backend) {
+    let t0 = at("2026-03-01T12:00:00.5Z");
+    let t1 = at("2026-03-01T12:03:00.000250Z");
+    // Resident one completes the survey.
+    let one = "+15025550121";
+    handle(
+        &b,
+        &text("SM-a1", one, "PARKS", t0),
+        Decision {
+            session: new_session(rich_session("parks", t0)),
+            answers: vec![answer("visits", "1", "weekly", "weekly")],
+            ..Decision::default()
+        },
+    )
+    .await;
+    let state = next_snapshot(&b, one, "SM-a2", t0)
+        .await
+        .session
+        .unwrap()
+        .state;
+    handle(
+        &b,
+        &text("SM-a3", one, "too far", t1),
+        Decision {
+            session: Some(SessionWrite {
+                state,
+                ended: Some(SessionEnd::Completed),
+                new: false,
+            }),
+            answers: vec![answer("why", "too far", "too far", "text")],
+            ..Decision::default()
+        },
+    )
+    .await;
+    // Resident two is midway; resident three is on another flow.
+    let two = "+15025550122";
+    let mut state_two = rich_session("parks", t1);
+    state_two.language = "en".into();
+    handle(
+        &b,
+        &text("SM-b1", two, "PARKS", t1),
+        Decision {
+            session: new_session(state_two),
+            answers: vec![answer("visits", "never", "never", "never")],
+            ..Decision::default()
+        },
+    )
+    .await;
+    handle(
+        &b,
+        &text("SM-c1", "+15025550123", "PLAN", t1),
+        Decision {
+            session: new_session(rich_session("youth", t1)),
+            answers: vec![answer("age", "17", "17", "integer")],
+            ..Decision::default()
+        },
+    )
+    .await;
+
+    let export = b.store.export("parks").await.unwrap();
+    assert_eq!(export.len(), 2);
+    let (a, c) = (&export[0], &export[1]);
+    assert_eq!(a.phone, one);
+    assert_eq!(a.status, "completed");
+    assert_eq!(a.language, "es");
+    assert_eq!(a.flow_version, "0a1b2c3d4e5f");
+    assert_eq!(a.started_at, t0.to_string());
+    assert_eq!(a.updated_at, t1.to_string());
+    assert_eq!(a.ended_at, Some(t1.to_string()));
+    assert_eq!(a.answers.len(), 2);
+    assert_eq!(a.answers["visits"].value, "weekly");
+    assert_eq!(a.answers["visits"].raw, "1");
+    assert_eq!(a.answers["why"].category, "text");
+    assert_eq!(c.phone, two);
+    assert_eq!(c.status, "active");
+    assert_eq!(c.language, "en");
+    assert_eq!(c.ended_at, None);
+    assert_eq!(c.answers.len(), 1);
+    assert!(a.session_id < c.session_id);
+    assert_ne!(a.contact_id, c.contact_id);
+    assert_eq!(b.store.export("youth").await.unwrap().len(), 1);
+    assert!(b.store.export("nothing").await.unwrap().is_empty());
+}
+
+async fn timestamps_round_trip_to_the_microsecond(b: Backend) {
+    let phone = "+15025550124";
+    // Inside the session state times keep every digit; in columns, at least the microsecond.
+    let fine = at("2026-03-01T12:00:00.123456789Z");
+    let state = rich_session("parks", fine);
+    handle(
+        &b,
+        &text("SM-1", phone, "PARKS", fine),
+        Decision {
+            session: new_session(state.clone()),
+            throttle: Some(Throttle {
+                unmatched_count: 1,
+                unmatched_since: Some(fine),
+                last_default_reply_at: Some(at("1999-12-31T23:59:59.999999Z")),
+                muted_until: Some(at("2100-01-01T00:00:00.000001Z")),
+            }),
+            ..Decision::default()
+        },
+    )
+    .await;
+    let snap = next_snapshot(&b, phone, "SM-2", fine).await;
+    assert_eq!(snap.session.unwrap().state, state);
+    let c = snap.contact.unwrap();
+    let since = c.unmatched_since.unwrap();
+    let lost = fine.duration_since(since);
+    assert!(
+        lost >= SignedDuration::ZERO && lost < SignedDuration::from_micros(1),
+        "{fine} came back as {since}"
+    );
+    assert_eq!(
+        c.last_default_reply_at,
+        Some(at("1999-12-31T23:59:59.999999Z"))
+    );
+    assert_eq!(c.muted_until, Some(at("2100-01-01T00:00:00.000001Z")));
+    let export = b.store.export("parks").await.unwrap();
+    let started: Timestamp = export[0].started_at.parse().unwrap();
+    let lost = fine.duration_since(started);
+    assert!(lost >= SignedDuration::ZERO && lost < SignedDuration::from_micros(1));
+}
+
+async fn same_sid_from_two_addresses_is_handled_once(b: Backend) {
+    // Provider ids are unique across senders; if one ever arrived from two addresses at once,
+    // the texts are not serialised by resident, and the unique id must still hold.
+    let t0 = at("2026-03-01T12:00:00Z");
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let store = b.store.clone();
+    let slow = tokio::spawn(async move {
+        store
+            .handle_inbound(&text("SM-same", "+15025550131", "one", t0), move |_| {
+                entered_tx.send(()).unwrap();
+                // Hold the transaction open while the other copy is handled.
+                std::thread::sleep(Duration::from_millis(600));
+                Decision {
+                    replies: vec!["from the first".into()],
+                    route: "first",
+                    ..Decision::default()
+                }
+            })
+            .await
+    });
+    tokio::task::spawn_blocking(move || entered_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let fast = b
+        .store
+        .handle_inbound(&text("SM-same", "+15025550132", "one", t0), |_| Decision {
+            replies: vec!["from the second".into()],
+            route: "second",
+            ..Decision::default()
+        })
+        .await
+        .expect("the second copy");
+    let slow = slow.await.unwrap().expect("the first copy");
+    let (winner, loser) = if slow.duplicate {
+        (&fast, &slow)
+    } else {
+        (&slow, &fast)
+    };
+    assert!(!winner.duplicate && loser.duplicate, "{slow:?} / {fast:?}");
+    assert_eq!(loser.replies, winner.replies);
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE sid = 'SM-same'")
+            .await,
+        1
+    );
+    assert_eq!(b.count("SELECT COUNT(*) FROM messages").await, 2);
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM contacts").await,
+        1,
+        "the duplicate's changes are rolled back"
+    );
+}
+
+/// The counter a decision keeps in the session's answers.
+fn counter(s: &Session) -> u64 {
+    s.answers
+        .get("counter")
+        .map_or(0, |g| g.value.parse().expect("a number"))
+}
+
+async fn concurrent_texts_from_one_resident_advance_once_each_in_order(b: Backend) {
+    const TEXTS: usize = 200;
+    const DISTINCT: usize = 160;
+    let phone = "+15025550140";
+    let t0 = at("2026-03-01T12:00:00Z");
+    // 200 deliveries of 160 texts: 40 are repeats, all shuffled and sent at once, spread over
+    // three replicas.
+    let mut sids: Vec<String> = (0..DISTINCT).map(|i| format!("SM-c{i:04}")).collect();
+    let mut rng = rand::thread_rng();
+    for _ in DISTINCT..TEXTS {
+        let pick = sids[rng.gen_range(0..DISTINCT)].clone();
+        sids.push(pick);
+    }
+    sids.shuffle(&mut rng);
+    let replicas = b.replicas(3).await;
+    let decided = Arc::new(Mutex::new(Vec::<String>::new()));
+
+    let mut tasks = Vec::with_capacity(TEXTS);
+    for (i, sid) in sids.iter().enumerate() {
+        let store = replicas[i % replicas.len()].clone();
+        let decided = decided.clone();
+        let msg = text(sid, phone, "next", t0);
+        tasks.push(tokio::spawn(async move {
+            let sid = msg.sid.clone();
+            let handled = store
+                .handle_inbound(&msg, move |snap: &Snapshot| {
+                    let (state, new, count) = match &snap.session {
+                        Some(s) => (s.state.clone(), false, counter(&s.state) + 1),
+                        None => (rich_session("counter", t0), true, 1),
+                    };
+                    let mut state = state;
+                    state.answers.insert(
+                        "counter".into(),
+                        Given {
+                            value: count.to_string(),
+                            category: "integer".into(),
+                        },
+                    );
+                    decided.lock().unwrap().push(sid);
+                    Decision {
+                        replies: vec![format!("count {count}")],
+                        session: Some(SessionWrite {
+                            state,
+                            ended: None,
+                            new,
+                        }),
+                        route: "count",
+                        ..Decision::default()
+                    }
+                })
+                .await;
+            (msg.sid, handled)
+        }));
+    }
+    let mut results: HashMap<String, Vec<Handled>> = HashMap::new();
+    for t in tasks {
+        let (sid, handled) = t.await.expect("task");
+        let handled = handled.unwrap_or_else(|e| panic!("{sid}: {e}"));
+        results.entry(sid).or_default().push(handled);
+    }
+
+    // Each distinct text advanced the conversation exactly once.
+    let snap = next_snapshot(&b, phone, "SM-final", t0).await;
+    let session = snap.session.expect("the counting session");
+    assert_eq!(counter(&session.state), DISTINCT as u64);
+    assert_eq!(b.count("SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(b.count("SELECT COUNT(*) FROM contacts").await, 1);
+    let decided = decided.lock().unwrap().clone();
+    let unique: BTreeSet<&String> = decided.iter().collect();
+    assert_eq!(unique.len(), DISTINCT, "every text decided");
+    // Decisions discarded on the MessageSid backstop may repeat a sid, never more.
+    assert!(decided.len() >= DISTINCT);
+
+    // Every sid stored once; every delivery answered with that text's own reply.
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND sid LIKE 'SM-c%'")
+            .await,
+        DISTINCT as i64
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM (SELECT sid FROM messages WHERE sid IS NOT NULL
+             GROUP BY sid HAVING COUNT(*) > 1) AS repeated"
+        )
+        .await,
+        0
+    );
+    let mut counts = BTreeSet::new();
+    for (sid, deliveries) in &results {
+        let firsts: Vec<&Handled> = deliveries.iter().filter(|h| !h.duplicate).collect();
+        assert_eq!(firsts.len(), 1, "{sid} handled as new exactly once");
+        for h in deliveries {
+            assert_eq!(
+                h.replies, firsts[0].replies,
+                "{sid}: repeats get the same reply"
+            );
+        }
+        counts.insert(firsts[0].replies[0].clone());
+    }
+    assert_eq!(counts.len(), DISTINCT, "no two texts saw the same count");
+
+    // In order: taken by message id, the stored texts counted 1, 2, 3, …
+    let in_order = b
+        .count(
+            "SELECT COUNT(*) FROM messages i JOIN messages o ON o.reply_to = i.id
+             WHERE i.sid LIKE 'SM-c%'
+               AND o.body = 'count ' || (SELECT COUNT(*) FROM messages e
+                                         WHERE e.direction = 'in' AND e.sid LIKE 'SM-c%'
+                                           AND e.id <= i.id)",
+        )
+        .await;
+    assert_eq!(in_order, DISTINCT as i64);
+}
+
+#[tokio::test]
+async fn database_urls_select_the_backend() {
+    let pg = Backend::postgres().await;
+    let alias = pg.url.replacen("postgres://", "postgresql://", 1);
+    let store = Store::connect(&alias)
+        .await
+        .expect("postgresql:// works too");
+    assert!(matches!(store, Store::Postgres(_)));
+    store.ping().await.unwrap();
+    pg.store.ping().await.unwrap();
+
+    let sqlite = Backend::sqlite().await;
+    assert!(matches!(sqlite.store, Store::Sqlite(_)));
+
+    let err = Store::connect("mysql://root@localhost/civictext")
+        .await
+        .expect_err("not a supported database");
+    let message = err.to_string();
+    assert!(
+        message.contains("sqlite://") && message.contains("postgres://"),
+        "{message}"
+    );
+}
