@@ -143,6 +143,10 @@ contract!(
     timestamps_round_trip_to_the_microsecond,
     same_sid_from_two_addresses_is_handled_once,
     concurrent_texts_from_one_resident_advance_once_each_in_order,
+    many_residents_at_once_are_each_stored_once_with_everything_their_text_changed,
+    a_repeat_delivery_among_many_residents_gets_the_first_reply_and_changes_nothing,
+    a_failing_decision_among_many_residents_fails_only_its_own_text,
+    the_same_message_sid_from_two_numbers_among_many_is_stored_once,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -223,7 +227,7 @@ async fn handle(b: &Backend, msg: &InboundText, decision: Decision) -> (Handled,
         .store
         .handle_inbound(msg, move |s| {
             *shown.lock().unwrap() = Some(s.clone());
-            decision
+            decision.clone()
         })
         .await
         .expect("handle_inbound");
@@ -1039,7 +1043,7 @@ async fn concurrent_texts_from_one_resident_advance_once_each_in_order(b: Backen
                             category: "integer".into(),
                         },
                     );
-                    decided.lock().unwrap().push(sid);
+                    decided.lock().unwrap().push(sid.clone());
                     Decision {
                         replies: vec![format!("count {count}")],
                         session: Some(SessionWrite {
@@ -1113,6 +1117,374 @@ async fn concurrent_texts_from_one_resident_advance_once_each_in_order(b: Backen
         )
         .await;
     assert_eq!(in_order, DISTINCT as i64);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Many residents at once: texts waiting together are committed together (group commit), and
+// each must come out exactly as if it had been handled alone.
+
+/// The phone number of crowd resident `i`.
+fn crowd_phone(i: usize) -> String {
+    format!("+1502556{i:04}")
+}
+
+/// Sends every `(text, decision)` at once, each from a task of its own, and returns the
+/// outcomes in the same order. The first text's decision waits a moment, so the others queue
+/// up behind it and are committed together.
+async fn all_at_once(
+    store: &Store,
+    texts: Vec<(InboundText, Decision)>,
+) -> Vec<Result<Handled, civictext::store::StoreError>> {
+    let mut tasks = Vec::with_capacity(texts.len());
+    for (i, (msg, decision)) in texts.into_iter().enumerate() {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .handle_inbound(&msg, move |_| {
+                    if i == 0 {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    decision.clone()
+                })
+                .await
+        }));
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        out.push(t.await.expect("task"));
+    }
+    out
+}
+
+async fn many_residents_at_once_are_each_stored_once_with_everything_their_text_changed(
+    b: Backend,
+) {
+    const CROWD: usize = 120;
+    let t0 = at("2026-03-01T12:00:00Z");
+    let t1 = at("2026-03-01T12:05:00Z");
+    // Three residents in four are already in a conversation.
+    for i in (0..CROWD).filter(|i| i % 4 != 0) {
+        handle(
+            &b,
+            &text(&format!("SM-start-{i}"), &crowd_phone(i), "PARKS", t0),
+            Decision {
+                replies: vec!["First question?".into()],
+                session: new_session(rich_session("parks", t0)),
+                route: "keyword",
+                ..Decision::default()
+            },
+        )
+        .await;
+    }
+    let before = b.store.texts_committed_together();
+
+    // Then all of them text at once: a newcomer starts a conversation; a resident in one
+    // answers and files a request; one opts out; one switches to another conversation.
+    let mut texts = Vec::new();
+    for i in 0..CROWD {
+        let decision = match i % 4 {
+            0 => Decision {
+                replies: vec![format!("welcome {i}"), format!("question {i}")],
+                language: Some("es".into()),
+                fields: vec![("zip".into(), format!("4{i:04}"))],
+                session: new_session(rich_session("bike", t1)),
+                answers: vec![answer("lang", "2", "es", "es")],
+                route: "keyword",
+                ..Decision::default()
+            },
+            1 => Decision {
+                replies: vec![format!("filed {i}")],
+                session: Some(SessionWrite {
+                    state: Session {
+                        position: 4,
+                        ..rich_session("parks", t0)
+                    },
+                    ended: None,
+                    new: false,
+                }),
+                answers: vec![answer("where", "5th & Main", "5th & Main", "location")],
+                requests: vec![ServiceRequest {
+                    code: format!("PK-{i:04}"),
+                    service: "parks".into(),
+                    description: Some(format!("bench {i} broken")),
+                    location: Some("5th & Main".into()),
+                    photo: None,
+                }],
+                route: "session",
+                ..Decision::default()
+            },
+            2 => Decision {
+                replies: vec![format!("unsubscribed {i}")],
+                consent: Some(ConsentChange::OptOut),
+                end_session: Some(SessionEnd::OptedOut),
+                route: "opt_out",
+                ..Decision::default()
+            },
+            _ => Decision {
+                replies: vec![format!("switched {i}")],
+                end_session: Some(SessionEnd::Interrupted),
+                session: new_session(rich_session("bike", t1)),
+                answers: vec![answer("lang", "1", "en", "en")],
+                route: "keyword",
+                ..Decision::default()
+            },
+        };
+        let body = if i % 4 == 2 { "STOP" } else { "go" };
+        texts.push((
+            text(&format!("SM-crowd-{i}"), &crowd_phone(i), body, t1),
+            decision,
+        ));
+    }
+    let outcomes = all_at_once(&b.store, texts).await;
+    for (i, outcome) in outcomes.iter().enumerate() {
+        let h = outcome
+            .as_ref()
+            .unwrap_or_else(|e| panic!("resident {i}: {e}"));
+        assert!(!h.duplicate, "resident {i}");
+        assert_eq!(h.replies[0].split(' ').nth(1), Some(i.to_string().as_str()));
+    }
+    assert!(
+        b.store.texts_committed_together() > before,
+        "the texts waiting together were committed together"
+    );
+
+    // One row per text, each reply after its own text, in order, in the same conversation.
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE sid LIKE 'SM-crowd-%'")
+            .await,
+        CROWD as i64
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM messages o JOIN messages i ON o.reply_to = i.id
+             WHERE i.sid LIKE 'SM-crowd-%'"
+        )
+        .await,
+        (CROWD + CROWD / 4) as i64
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM messages o JOIN messages i ON o.reply_to = i.id
+             WHERE o.contact_id <> i.contact_id OR o.to_addr <> i.from_addr
+                OR o.from_addr <> i.to_addr OR o.route <> i.route
+                OR COALESCE(o.session_id, -1) <> COALESCE(i.session_id, -1)"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM messages w JOIN messages q ON q.reply_to = w.reply_to
+             WHERE w.body LIKE 'welcome %' AND q.body LIKE 'question %' AND q.id > w.id"
+        )
+        .await,
+        (CROWD / 4) as i64,
+        "a text's replies are stored in the order they are sent"
+    );
+
+    // Newcomers: a contact with their language and ZIP, a conversation with its answer.
+    for i in (0..CROWD).step_by(4) {
+        let snap = next_snapshot(&b, &crowd_phone(i), &format!("SM-peek-{i}"), t1).await;
+        let c = snap.contact.expect("the newcomer's contact");
+        assert_eq!(c.language.as_deref(), Some("es"));
+        assert_eq!(c.fields.get("zip"), Some(&format!("4{i:04}")));
+        assert_eq!(snap.session.expect("their conversation").state.flow, "bike");
+    }
+    // Every answer belongs to the text that gave it and to that text's conversation.
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM answers a JOIN messages m ON a.message_id = m.id
+             WHERE m.sid LIKE 'SM-crowd-%' AND a.session_id = m.session_id
+               AND a.contact_id = m.contact_id"
+        )
+        .await,
+        (3 * CROWD / 4) as i64
+    );
+    // Requests: filed in the conversation they came from.
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM service_requests r JOIN sessions s ON r.session_id = s.id
+             WHERE s.flow_id = 'parks' AND s.contact_id = r.contact_id
+               AND r.description LIKE 'bench % broken'"
+        )
+        .await,
+        (CROWD / 4) as i64
+    );
+    // Opt-outs: recorded with the text that caused them; their conversations ended.
+    assert_eq!(
+        b.count(
+            "SELECT COUNT(*) FROM consent_events e JOIN contacts c ON e.contact_id = c.id
+             WHERE e.kind = 'opt_out' AND e.text = 'STOP' AND e.message_sid LIKE 'SM-crowd-%'
+               AND c.opted_out"
+        )
+        .await,
+        (CROWD / 4) as i64
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE status = 'opted_out'")
+            .await,
+        (CROWD / 4) as i64
+    );
+    // Switchers: the old conversation interrupted, the new one active; never two at once.
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE status = 'interrupted'")
+            .await,
+        (CROWD / 4) as i64
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM sessions WHERE status = 'active'")
+            .await,
+        (3 * CROWD / 4) as i64
+    );
+}
+
+async fn a_repeat_delivery_among_many_residents_gets_the_first_reply_and_changes_nothing(
+    b: Backend,
+) {
+    let t0 = at("2026-03-01T12:00:00Z");
+    let reply = |i: usize, copy: usize| Decision {
+        replies: vec![format!("reply {i} from copy {copy}")],
+        fields: vec![("copy".into(), copy.to_string())],
+        route: "default",
+        ..Decision::default()
+    };
+    // 60 residents, each text delivered three times, all at once.
+    let mut texts = Vec::new();
+    for copy in 0..3 {
+        for i in 0..60 {
+            texts.push((
+                text(&format!("SM-rep-{i}"), &crowd_phone(i), "hi", t0),
+                reply(i, copy),
+            ));
+        }
+    }
+    let outcomes = all_at_once(&b.store, texts).await;
+    for i in 0..60 {
+        let copies: Vec<&Handled> = (0..3)
+            .map(|copy| outcomes[copy * 60 + i].as_ref().expect("handled"))
+            .collect();
+        assert_eq!(
+            copies.iter().filter(|h| !h.duplicate).count(),
+            1,
+            "resident {i}: {copies:?}"
+        );
+        assert!(copies.iter().all(|h| h.replies == copies[0].replies));
+    }
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+            .await,
+        60
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'")
+            .await,
+        60
+    );
+    assert_eq!(b.count("SELECT COUNT(*) FROM contacts").await, 60);
+}
+
+async fn a_failing_decision_among_many_residents_fails_only_its_own_text(b: Backend) {
+    let t0 = at("2026-03-01T12:00:00Z");
+    let mut tasks = Vec::new();
+    for i in 0..80 {
+        let store = b.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let msg = text(&format!("SM-fail-{i}"), &crowd_phone(i), "hi", t0);
+            store
+                .handle_inbound(&msg, move |_| {
+                    if i == 0 {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    if i == 41 {
+                        panic!("a decision that fails");
+                    }
+                    Decision {
+                        replies: vec![format!("hello {i}")],
+                        route: "default",
+                        ..Decision::default()
+                    }
+                })
+                .await
+        }));
+        if i == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let outcome = t.await.expect("task");
+        if i == 41 {
+            assert!(outcome.is_err(), "the failing text reports its failure");
+        } else {
+            assert_eq!(
+                outcome.expect("handled").replies,
+                vec![format!("hello {i}")]
+            );
+        }
+    }
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+            .await,
+        79
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE sid = 'SM-fail-41'")
+            .await,
+        0
+    );
+    assert_eq!(b.count("SELECT COUNT(*) FROM contacts").await, 79);
+    assert!(b.store.texts_committed_together() > 0);
+}
+
+async fn the_same_message_sid_from_two_numbers_among_many_is_stored_once(b: Backend) {
+    let t0 = at("2026-03-01T12:00:00Z");
+    let mut texts = Vec::new();
+    for i in 0..40 {
+        texts.push((
+            text(&format!("SM-pair-{i}"), &crowd_phone(i), "hi", t0),
+            Decision {
+                replies: vec![format!("hello {i}")],
+                route: "default",
+                ..Decision::default()
+            },
+        ));
+    }
+    // The same provider id from a second number, queued with the rest.
+    texts.push((
+        text("SM-pair-7", &crowd_phone(1007), "hi", t0),
+        Decision {
+            replies: vec!["hello again".into()],
+            route: "default",
+            ..Decision::default()
+        },
+    ));
+    let outcomes = all_at_once(&b.store, texts).await;
+    let pair: Vec<&Handled> = [7, 40]
+        .iter()
+        .map(|&i| outcomes[i].as_ref().expect("handled"))
+        .collect();
+    assert_eq!(pair.iter().filter(|h| h.duplicate).count(), 1, "{pair:?}");
+    assert_eq!(pair[0].replies, pair[1].replies);
+    for (i, outcome) in outcomes.iter().enumerate().take(40) {
+        if i != 7 {
+            assert_eq!(
+                outcome.as_ref().unwrap().replies,
+                vec![format!("hello {i}")]
+            );
+        }
+    }
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+            .await,
+        40
+    );
+    assert_eq!(
+        b.count("SELECT COUNT(*) FROM messages WHERE direction = 'out'")
+            .await,
+        40
+    );
 }
 
 #[tokio::test]

@@ -109,10 +109,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let backends = match args.backend {
-        Backend::Sqlite => vec!["sqlite"],
-        Backend::Postgres => vec!["postgres"],
-        Backend::All => vec!["sqlite", "postgres"],
+    let backends = match (&args.database_url, args.backend) {
+        // A running gateway: its database decides what the result is labelled.
+        (Some(url), _) if args.url.is_some() => {
+            if url.starts_with("postgres") {
+                vec!["postgres"]
+            } else {
+                vec!["sqlite"]
+            }
+        }
+        (_, Backend::Sqlite) => vec!["sqlite"],
+        (_, Backend::Postgres) => vec!["postgres"],
+        (_, Backend::All) => vec!["sqlite", "postgres"],
     };
     let mut lines = Vec::new();
     for backend in backends {

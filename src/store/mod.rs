@@ -2,7 +2,9 @@
 //! share. The [`Store`] front hides which database is behind it.
 
 pub mod model;
+mod pg_batch;
 mod postgres;
+mod queue;
 mod sqlite;
 mod sqlite_writer;
 
@@ -199,6 +201,15 @@ impl Store {
         }
     }
 
+    /// Texts committed so far in a transaction shared with at least one other text (group
+    /// commit at work): 0 for a store that gives every text its own transaction.
+    pub fn texts_committed_together(&self) -> u64 {
+        match self {
+            Store::Sqlite(s) => s.texts_committed_together(),
+            Store::Postgres(s) => s.texts_committed_together(),
+        }
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
@@ -214,7 +225,7 @@ impl Store {
     pub async fn handle_inbound(
         &self,
         msg: &InboundText,
-        decide: impl FnOnce(&Snapshot) -> Decision + Send + 'static,
+        decide: impl Fn(&Snapshot) -> Decision + Send + Sync + 'static,
     ) -> Result<Handled, StoreError> {
         match self {
             Store::Sqlite(s) => s.handle_inbound(msg, decide).await,

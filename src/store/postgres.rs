@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,9 +21,13 @@ use sqlx::postgres::{
     PgArgumentBuffer, PgConnectOptions, PgPoolOptions, PgTypeInfo, PgValueFormat, PgValueRef,
     Postgres,
 };
+use sqlx::postgres::{PgHasArrayType, PgRow};
 use sqlx::{Decode, Encode, PgPool, Row, Type};
 
+use tokio::sync::{mpsc, oneshot};
+
 use super::model::*;
+use super::queue::Job;
 use super::{ExportAnswer, ExportSession, Handled, StoreError};
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flow::engine::Session;
@@ -41,11 +46,15 @@ const LOCK_NAMESPACE: &[u8] = b"civictext/resident/";
 pub struct PgStore {
     pool: PgPool,
     residents: Arc<ResidentLocks>,
+    /// Group commit (see `pg_batch`); None for one transaction per text.
+    batches: Option<mpsc::Sender<Job>>,
+    /// Texts committed in a transaction shared with at least one other text.
+    pub(super) batched: Arc<AtomicU64>,
 }
 
 /// A timestamp as PostgreSQL `timestamptz` (microseconds; finer digits are dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Ts(Timestamp);
+pub(super) struct Ts(pub(super) Timestamp);
 
 /// `timestamptz`'s built-in type id (fixed in `pg_type`).
 const TIMESTAMPTZ: Oid = Oid(1184);
@@ -56,6 +65,13 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 impl Type<Postgres> for Ts {
     fn type_info() -> PgTypeInfo {
         PgTypeInfo::with_oid(TIMESTAMPTZ)
+    }
+}
+
+impl PgHasArrayType for Ts {
+    fn array_type_info() -> PgTypeInfo {
+        // `timestamptz[]`
+        PgTypeInfo::with_oid(Oid(1185))
     }
 }
 
@@ -86,7 +102,7 @@ impl<'r> Decode<'r, Postgres> for Ts {
     }
 }
 
-fn ts(t: Timestamp) -> Ts {
+pub(super) fn ts(t: Timestamp) -> Ts {
     Ts(t)
 }
 
@@ -96,7 +112,7 @@ fn opt_ts(t: Option<Ts>) -> Option<Timestamp> {
 
 /// `text` as PostgreSQL `text` can hold it: U+0000 (which SQLite keeps, but PostgreSQL refuses
 /// with "invalid byte sequence") becomes U+FFFD, the replacement character.
-fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains('\0') {
         text.replace('\0', "\u{FFFD}").into()
     } else {
@@ -106,7 +122,7 @@ fn pg_text(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// The advisory lock key for a resident: 64 bits of SHA-256, the same in every build and on
 /// every replica. Two residents sharing a key only wait for each other.
-fn resident_key(phone: &str) -> i64 {
+pub(super) fn resident_key(phone: &str) -> i64 {
     let digest = Sha256::new()
         .chain_update(LOCK_NAMESPACE)
         .chain_update(phone.as_bytes())
@@ -178,7 +194,9 @@ impl Drop for ResidentGuard<'_> {
 
 /// Keeps the last answer given to each question, in first-asked order (a multi-row upsert may
 /// not touch one row twice).
-fn last_answer_per_question(answers: &[crate::flow::engine::AnswerRecord]) -> Vec<usize> {
+pub(super) fn last_answer_per_question(
+    answers: &[crate::flow::engine::AnswerRecord],
+) -> Vec<usize> {
     let mut last: HashMap<&str, usize> = HashMap::new();
     let mut order: Vec<&str> = Vec::new();
     for (i, a) in answers.iter().enumerate() {
@@ -188,6 +206,53 @@ fn last_answer_per_question(answers: &[crate::flow::engine::AnswerRecord]) -> Ve
     }
     order.iter().map(|q| last[q]).collect()
 }
+
+/// The replies stored with an earlier copy of the text, when the snapshot row (see
+/// `SNAPSHOT_COLUMNS`) found one.
+pub(super) fn stored_replies(row: &PgRow) -> Result<Option<Vec<String>>, StoreError> {
+    if row.try_get::<Option<i64>, _>("dup_id")?.is_none() {
+        return Ok(None);
+    }
+    let replies: Option<Vec<String>> = row.try_get("dup_replies")?;
+    Ok(Some(replies.unwrap_or_default()))
+}
+
+/// The contact and active session in a snapshot row (see `SNAPSHOT_COLUMNS`).
+pub(super) fn snapshot_from_row(row: &PgRow) -> Result<Snapshot, StoreError> {
+    let contact = match row.try_get::<Option<i64>, _>("id")? {
+        None => None,
+        Some(id) => Some(Contact {
+            id,
+            phone: row.try_get("phone")?,
+            language: row.try_get("language")?,
+            fields: serde_json::from_str(row.try_get::<&str, _>("fields")?)
+                .map_err(|e| StoreError::Corrupt(format!("contact fields: {e}")))?,
+            opted_out: row.try_get("opted_out")?,
+            unmatched_count: u32::try_from(row.try_get::<i32, _>("unmatched_count")?).unwrap_or(0),
+            unmatched_since: opt_ts(row.try_get("unmatched_since")?),
+            last_default_reply_at: opt_ts(row.try_get("last_default_reply_at")?),
+            muted_until: opt_ts(row.try_get("muted_until")?),
+        }),
+    };
+    let session = match row.try_get::<Option<i64>, _>("session_id")? {
+        None => None,
+        Some(id) => Some(ActiveSession {
+            id,
+            state: serde_json::from_str::<Session>(row.try_get::<&str, _>("state")?)
+                .map_err(|e| StoreError::Corrupt(format!("session state: {e}")))?,
+        }),
+    };
+    Ok(Snapshot { contact, session })
+}
+
+/// What a snapshot reads: an earlier copy of the text (`dup`) with its replies, the contact
+/// (`c`) and the active session (`s`). The query supplies the FROM clause.
+pub(super) const SNAPSHOT_COLUMNS: &str = "dup.id AS dup_id,
+        (SELECT array_agg(r.body ORDER BY r.id) FROM messages r
+         WHERE r.reply_to = dup.id) AS dup_replies,
+        c.id, c.phone, c.language, c.fields::text AS fields, c.opted_out,
+        c.unmatched_count, c.unmatched_since, c.last_default_reply_at,
+        c.muted_until, s.id AS session_id, s.state::text AS state";
 
 impl PgStore {
     /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date. Replicas
@@ -200,6 +265,10 @@ impl PgStore {
                 ("lock_timeout", "10s"),
                 // A replica that stalls mid-transaction releases its residents.
                 ("idle_in_transaction_session_timeout", "30s"),
+                // Plan each statement for the tables as they are now. A plan cached on a new
+                // database (seq scans of tiny tables) was kept while the tables grew a
+                // thousandfold: the batch's reads and updates scanned every message.
+                ("plan_cache_mode", "force_custom_plan"),
             ]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -207,10 +276,14 @@ impl PgStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(PgStore {
+        let mut store = PgStore {
             pool,
             residents: Arc::default(),
-        })
+            batches: None,
+            batched: Arc::default(),
+        };
+        store.batches = Some(super::pg_batch::start(store.clone()));
+        Ok(store)
     }
 
     /// The benchmark's baseline: the same per-text transactions on a pool with the driver's
@@ -223,6 +296,8 @@ impl PgStore {
         Ok(PgStore {
             pool,
             residents: Arc::default(),
+            batches: None,
+            batched: Arc::default(),
         })
     }
 
@@ -336,6 +411,11 @@ impl PgStore {
         Ok(super::AuditRows { inbound, answers })
     }
 
+    /// Texts committed so far in a transaction shared with at least one other text.
+    pub fn texts_committed_together(&self) -> u64 {
+        self.batched.load(Ordering::Relaxed)
+    }
+
     /// The connection pool, for tests and tools that read the database directly.
     pub fn pool(&self) -> &PgPool {
         &self.pool
@@ -347,8 +427,33 @@ impl PgStore {
         Ok(())
     }
 
-    /// See [`super::Store::handle_inbound`].
+    /// See [`super::Store::handle_inbound`]: through the batcher, or alone in a transaction of
+    /// its own for a store made by [`PgStore::connect_per_text`].
     pub async fn handle_inbound(
+        &self,
+        msg: &InboundText,
+        decide: impl Fn(&Snapshot) -> Decision + Send + Sync + 'static,
+    ) -> Result<Handled, StoreError> {
+        let Some(queue) = &self.batches else {
+            return self.handle_one(msg, decide).await;
+        };
+        let (done, answer) = oneshot::channel();
+        let job = Job {
+            msg: msg.clone(),
+            decide: Box::new(decide),
+            done,
+        };
+        queue
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Writer("the database batcher has stopped".into()))?;
+        answer.await.map_err(|_| {
+            StoreError::Writer("the database batcher stopped before answering".into())
+        })?
+    }
+
+    /// Handles one text in a transaction of its own.
+    pub(super) async fn handle_one(
         &self,
         msg: &InboundText,
         decide: impl FnOnce(&Snapshot) -> Decision,
@@ -365,58 +470,27 @@ impl PgStore {
 
         // The repeat check and the snapshot in one round trip. Each join finds at most one row:
         // sid, phone and active session are all unique.
-        let row = sqlx::query(
-            "SELECT dup.id AS dup_id,
-                    (SELECT array_agg(r.body ORDER BY r.id) FROM messages r
-                     WHERE r.reply_to = dup.id) AS dup_replies,
-                    c.id, c.phone, c.language, c.fields::text AS fields, c.opted_out,
-                    c.unmatched_count, c.unmatched_since, c.last_default_reply_at,
-                    c.muted_until, s.id AS session_id, s.state::text AS state
+        let row = sqlx::query(&format!(
+            "SELECT {SNAPSHOT_COLUMNS}
              FROM (SELECT 1) AS one
              LEFT JOIN messages dup ON dup.sid = $1 AND dup.direction = 'in'
              LEFT JOIN contacts c ON c.phone = $2
-             LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'",
-        )
+             LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'"
+        ))
         .bind(&msg.sid)
         .bind(&msg.from)
         .fetch_one(&mut *tx)
         .await?;
 
-        if row.try_get::<Option<i64>, _>("dup_id")?.is_some() {
-            let replies: Option<Vec<String>> = row.try_get("dup_replies")?;
+        if let Some(replies) = stored_replies(&row)? {
             tx.rollback().await?;
             return Ok(Handled {
-                replies: replies.unwrap_or_default(),
+                replies,
                 duplicate: true,
                 route: "duplicate",
             });
         }
-
-        let contact = match row.try_get::<Option<i64>, _>("id")? {
-            None => None,
-            Some(id) => Some(Contact {
-                id,
-                phone: row.try_get("phone")?,
-                language: row.try_get("language")?,
-                fields: serde_json::from_str(row.try_get::<&str, _>("fields")?)
-                    .map_err(|e| StoreError::Corrupt(format!("contact fields: {e}")))?,
-                opted_out: row.try_get("opted_out")?,
-                unmatched_count: u32::try_from(row.try_get::<i32, _>("unmatched_count")?)
-                    .unwrap_or(0),
-                unmatched_since: opt_ts(row.try_get("unmatched_since")?),
-                last_default_reply_at: opt_ts(row.try_get("last_default_reply_at")?),
-                muted_until: opt_ts(row.try_get("muted_until")?),
-            }),
-        };
-        let session = match row.try_get::<Option<i64>, _>("session_id")? {
-            None => None,
-            Some(id) => Some(ActiveSession {
-                id,
-                state: serde_json::from_str::<Session>(row.try_get::<&str, _>("state")?)
-                    .map_err(|e| StoreError::Corrupt(format!("session state: {e}")))?,
-            }),
-        };
-        let snapshot = Snapshot { contact, session };
+        let snapshot = snapshot_from_row(&row)?;
         let d = decide(&snapshot);
         let now = ts(msg.received_at);
 

@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -21,8 +23,9 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::model::*;
+use super::queue::Job;
 use super::sqlite_writer::{
-    self as writer, Job, SQL_ACTIVE_SESSION, SQL_ANSWER, SQL_CONSENT, SQL_CONTACT, SQL_END_SESSION,
+    self as writer, SQL_ACTIVE_SESSION, SQL_ANSWER, SQL_CONSENT, SQL_CONTACT, SQL_END_SESSION,
     SQL_FIND_INBOUND, SQL_INBOUND, SQL_NEW_SESSION, SQL_REPLIES_OF, SQL_REPLY, SQL_REQUEST,
     SQL_UPDATE_SESSION, SQL_UPSERT_CONTACT,
 };
@@ -60,6 +63,7 @@ const SQL_CONSENT_NOW: &str = "SELECT c.opted_out,
 pub struct SqliteStore {
     pool: SqlitePool,
     writes: Writes,
+    batched: Arc<AtomicU64>,
 }
 
 pub(super) fn ts(t: Timestamp) -> String {
@@ -94,13 +98,18 @@ impl SqliteStore {
         let in_memory = file.as_os_str().is_empty()
             || file.to_string_lossy().contains(":memory:")
             || url.contains("mode=memory");
+        let batched = Arc::new(AtomicU64::new(0));
         let writes = if in_memory {
             // A second connection would see another database: keep one transaction per text.
             Writes::PerText
         } else {
-            Writes::Batched(writer::start(file.to_path_buf())?)
+            Writes::Batched(writer::start(file.to_path_buf(), batched.clone())?)
         };
-        Ok(SqliteStore { pool, writes })
+        Ok(SqliteStore {
+            pool,
+            writes,
+            batched,
+        })
     }
 
     /// The straightforward store the benchmark measures the gateway against: one transaction
@@ -119,7 +128,13 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writes: Writes::PerText,
+            batched: Arc::default(),
         })
+    }
+
+    /// Texts committed so far in a transaction shared with at least one other text.
+    pub fn texts_committed_together(&self) -> u64 {
+        self.batched.load(Ordering::Relaxed)
     }
 
     /// The connection pool, for tests and tools that read the database directly.
@@ -137,7 +152,7 @@ impl SqliteStore {
     pub async fn handle_inbound(
         &self,
         msg: &InboundText,
-        decide: impl FnOnce(&Snapshot) -> Decision + Send + 'static,
+        decide: impl Fn(&Snapshot) -> Decision + Send + Sync + 'static,
     ) -> Result<Handled, StoreError> {
         match &self.writes {
             Writes::Batched(queue) => {

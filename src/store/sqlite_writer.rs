@@ -7,14 +7,16 @@
 //! docs/benchmarks.md). The statements are the ones the one-transaction-per-text path runs
 //! (the `SQL_*` constants, shared with it).
 
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::model::*;
+use super::queue::{Decide, Job, decide_safely};
 use super::sqlite::{parse_ts, ts};
 use super::{Handled, StoreError};
 use crate::flow::engine::Session;
@@ -80,16 +82,6 @@ pub const SQL_REPLY: &str =
                            to_addr, body, encoding, segments, status, route, created_at)
      VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, 'replied', ?, ?)";
 
-/// A decision that can travel to the writer.
-pub type Decide = Box<dyn FnOnce(&Snapshot) -> Decision + Send>;
-
-/// One inbound text waiting for the writer.
-pub struct Job {
-    pub msg: InboundText,
-    pub decide: Decide,
-    pub done: oneshot::Sender<Result<Handled, StoreError>>,
-}
-
 fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // The pool already created the file, migrated it and set WAL (a property of the file).
@@ -140,7 +132,8 @@ fn checkpointer(path: PathBuf, writer_alive: std::sync::Weak<()>) {
 }
 
 /// Opens the writer's connection to the database file at `path` and starts its thread.
-pub fn start(path: PathBuf) -> Result<mpsc::Sender<Job>, StoreError> {
+/// `batched` counts the texts committed together with at least one other.
+pub fn start(path: PathBuf, batched: Arc<AtomicU64>) -> Result<mpsc::Sender<Job>, StoreError> {
     let conn = open(&path)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let alive = std::sync::Arc::new(());
@@ -154,7 +147,7 @@ pub fn start(path: PathBuf) -> Result<mpsc::Sender<Job>, StoreError> {
         .name("sqlite-writer".into())
         .spawn(move || {
             let _alive = alive;
-            run(conn, path, rx)
+            run(conn, path, rx, &batched)
         })
         .map_err(|e| StoreError::Writer(format!("cannot start the database writer: {e}")))?;
     Ok(tx)
@@ -162,7 +155,7 @@ pub fn start(path: PathBuf) -> Result<mpsc::Sender<Job>, StoreError> {
 
 /// Takes every text waiting (up to [`MAX_BATCH`]), commits them together, answers each caller;
 /// reopens the connection after a failed batch. Ends when every sender is gone.
-fn run(mut conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Job>, batched: &AtomicU64) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = queue.blocking_recv() {
         batch.push(first);
@@ -172,11 +165,18 @@ fn run(mut conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if let Err(e) = commit_batch(&mut conn, &mut batch) {
-            tracing::error!(error = %e, "a batch of inbound texts could not be committed");
-            match open(&path) {
-                Ok(fresh) => conn = fresh,
-                Err(e) => tracing::error!(error = %e, "cannot reopen the database"),
+        let texts = batch.len();
+        match commit_batch(&mut conn, &mut batch) {
+            Ok(()) if texts > 1 => {
+                batched.fetch_add(texts as u64, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "a batch of inbound texts could not be committed");
+                match open(&path) {
+                    Ok(fresh) => conn = fresh,
+                    Err(e) => tracing::error!(error = %e, "cannot reopen the database"),
+                }
             }
         }
     }
@@ -306,9 +306,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
         },
     };
     let snapshot = Snapshot { contact, session };
-    // A decision that panics fails its own text, never the writer or the batch.
-    let d = std::panic::catch_unwind(AssertUnwindSafe(|| decide(&snapshot)))
-        .map_err(|_| StoreError::Writer("deciding on this text panicked".into()))?;
+    let d = decide_safely(&decide, &snapshot)?;
     let now = ts(msg.received_at);
     let c = contact_changes(&snapshot, &d);
 
@@ -475,7 +473,7 @@ mod tests {
         }
     }
 
-    fn reply(body: &str) -> impl FnOnce(&Snapshot) -> Decision + Send + 'static {
+    fn reply(body: &str) -> impl Fn(&Snapshot) -> Decision + Send + Sync + 'static {
         let body = body.to_string();
         move |_| Decision {
             replies: vec![format!("re: {body}")],
