@@ -140,6 +140,9 @@ pub struct SessionWrite {
 
 /// The contact's row after a decision, the same for every backend.
 pub struct ContactChanges {
+    /// True when the contact exists and this text changes nothing of it (nor its consent), so
+    /// its row need not be written.
+    pub unchanged: bool,
     pub language: Option<String>,
     pub fields_json: String,
     pub opted_out: bool,
@@ -179,7 +182,18 @@ pub fn contact_changes(snapshot: &Snapshot, d: &Decision) -> ContactChanges {
             muted_until: None,
         },
     });
+    let unchanged = d.consent.is_none()
+        && snapshot.contact.as_ref().is_some_and(|c| {
+            c.language == language
+                && c.fields == fields
+                && c.opted_out == opted_out
+                && c.unmatched_count == throttle.unmatched_count
+                && c.unmatched_since == throttle.unmatched_since
+                && c.last_default_reply_at == throttle.last_default_reply_at
+                && c.muted_until == throttle.muted_until
+        });
     ContactChanges {
+        unchanged,
         language,
         fields_json: serde_json::to_string(&fields).expect("a string map serialises"),
         opted_out,

@@ -33,9 +33,10 @@ use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flow::engine::Session;
 use crate::sms::segments;
 
-/// Connections per replica. Each transaction is a handful of short statements and a burst from
-/// one resident queues on the local lock instead of on a connection, so a small pool keeps the
-/// server's CPUs busy without piling up backends that only wait.
+/// Connections per replica: one per batch being written (`pg_batch::IN_FLIGHT`) and one more
+/// for readiness checks and repeat deliveries. Inbound texts queue for a batch, not for a
+/// connection, so a small pool keeps the server's CPUs busy without piling up backends that
+/// only wait.
 const POOL_SIZE: u32 = 5;
 
 /// The namespace of this store's advisory lock keys.
@@ -501,6 +502,7 @@ impl PgStore {
             fields_json,
             opted_out,
             throttle,
+            ..
         } = contact_changes(&snapshot, &d);
         let body = pg_text(&msg.body);
         let consent_kind = d.consent.map(|c| match c {

@@ -253,6 +253,7 @@ async fn apply(
             fields_json,
             opted_out,
             throttle,
+            ..
         } = contact_changes(&snapshot, &d);
         let contact_id: i64 = sqlx::query_scalar(SQL_UPSERT_CONTACT)
             .bind(&msg.from)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tokio::sync::mpsc;
 
 use super::model::*;
@@ -36,6 +36,14 @@ pub const SQL_CONTACT: &str =
      FROM contacts WHERE phone = ?";
 pub const SQL_ACTIVE_SESSION: &str =
     "SELECT id, state FROM sessions WHERE contact_id = ? AND status = 'active'";
+/// The repeat check and the snapshot in one statement (the writer's path): each join finds at
+/// most one row, as sid, phone and active session are unique.
+const SQL_SNAPSHOT: &str = "SELECT (SELECT id FROM messages WHERE sid = ?1 AND direction = 'in'),
+            c.id, c.phone, c.language, c.fields, c.opted_out, c.unmatched_count,
+            c.unmatched_since, c.last_default_reply_at, c.muted_until, s.id, s.state
+     FROM (SELECT 1) AS one
+     LEFT JOIN contacts c ON c.phone = ?2
+     LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'";
 pub const SQL_UPSERT_CONTACT: &str =
     "INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
                            unmatched_since, last_default_reply_at, muted_until,
@@ -198,15 +206,16 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result
     };
     let mut handled = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
-        tx.execute_batch("SAVEPOINT text")?;
+        tx.prepare_cached("SAVEPOINT text")?.execute([])?;
         match apply(&tx, &job.msg, job.decide) {
             Ok(h) => {
-                tx.execute_batch("RELEASE text")?;
+                tx.prepare_cached("RELEASE text")?.execute([])?;
                 handled.push((job.done, h));
             }
             Err(e) => {
                 // Nothing of this text stays; the texts before it in the batch are untouched.
-                tx.execute_batch("ROLLBACK TO text; RELEASE text")?;
+                tx.prepare_cached("ROLLBACK TO text")?.execute([])?;
+                tx.prepare_cached("RELEASE text")?.execute([])?;
                 let _ = job.done.send(Err(e));
             }
         }
@@ -229,11 +238,41 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result
 
 /// Handles one text inside the open transaction, exactly as the per-text path does.
 fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled, StoreError> {
-    if let Some(id) = conn
-        .prepare_cached(SQL_FIND_INBOUND)?
-        .query_row([&msg.sid], |r| r.get::<_, i64>(0))
-        .optional()?
-    {
+    type SnapshotRow = (
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+    );
+    let row: SnapshotRow =
+        conn.prepare_cached(SQL_SNAPSHOT)?
+            .query_row(params![msg.sid, msg.from], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                    r.get(9)?,
+                    r.get(10)?,
+                    r.get(11)?,
+                ))
+            })?;
+    let (dup, id, phone, language, fields, opted_out, unmatched, since, last, muted, sid, state) =
+        row;
+    if let Some(id) = dup {
         let replies = conn
             .prepare_cached(SQL_REPLIES_OF)?
             .query_map([id], |r| r.get::<_, String>(0))?
@@ -244,87 +283,53 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
             route: "duplicate",
         });
     }
-    type ContactRow = (
-        i64,
-        String,
-        Option<String>,
-        String,
-        i64,
-        i64,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let row: Option<ContactRow> = conn
-        .prepare_cached(SQL_CONTACT)?
-        .query_row([&msg.from], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        })
-        .optional()?;
-    let contact = match row {
+    let contact = match id {
         None => None,
-        Some((id, phone, language, fields, opted_out, unmatched, since, last, muted)) => {
-            Some(Contact {
-                id,
-                phone,
-                language,
-                fields: serde_json::from_str(&fields)
-                    .map_err(|e| StoreError::Corrupt(format!("contact fields: {e}")))?,
-                opted_out: opted_out != 0,
-                unmatched_count: u32::try_from(unmatched).unwrap_or(0),
-                unmatched_since: parse_ts(since)?,
-                last_default_reply_at: parse_ts(last)?,
-                muted_until: parse_ts(muted)?,
-            })
-        }
+        Some(id) => Some(Contact {
+            id,
+            phone: phone.unwrap_or_default(),
+            language,
+            fields: serde_json::from_str(fields.as_deref().unwrap_or("{}"))
+                .map_err(|e| StoreError::Corrupt(format!("contact fields: {e}")))?,
+            opted_out: opted_out.unwrap_or(0) != 0,
+            unmatched_count: u32::try_from(unmatched.unwrap_or(0)).unwrap_or(0),
+            unmatched_since: parse_ts(since)?,
+            last_default_reply_at: parse_ts(last)?,
+            muted_until: parse_ts(muted)?,
+        }),
     };
-    let session = match &contact {
-        None => None,
-        Some(c) => match conn
-            .prepare_cached(SQL_ACTIVE_SESSION)?
-            .query_row([c.id], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })
-            .optional()?
-        {
-            None => None,
-            Some((id, state)) => Some(ActiveSession {
-                id,
-                state: serde_json::from_str::<Session>(&state)
-                    .map_err(|e| StoreError::Corrupt(format!("session state: {e}")))?,
-            }),
-        },
+    let session = match (sid, state) {
+        (Some(id), Some(state)) => Some(ActiveSession {
+            id,
+            state: serde_json::from_str::<Session>(&state)
+                .map_err(|e| StoreError::Corrupt(format!("session state: {e}")))?,
+        }),
+        _ => None,
     };
     let snapshot = Snapshot { contact, session };
     let d = decide_safely(&decide, &snapshot)?;
     let now = ts(msg.received_at);
     let c = contact_changes(&snapshot, &d);
 
-    let contact_id: i64 = conn.prepare_cached(SQL_UPSERT_CONTACT)?.query_row(
-        params![
-            msg.from,
-            c.language,
-            c.fields_json,
-            i64::from(c.opted_out),
-            i64::from(c.throttle.unmatched_count),
-            c.throttle.unmatched_since.map(ts),
-            c.throttle.last_default_reply_at.map(ts),
-            c.throttle.muted_until.map(ts),
-            now,
-            now,
-        ],
-        |r| r.get(0),
-    )?;
+    // A text that changes nothing of the contact (most answers) leaves its row alone.
+    let contact_id: i64 = match &snapshot.contact {
+        Some(known) if c.unchanged => known.id,
+        _ => conn.prepare_cached(SQL_UPSERT_CONTACT)?.query_row(
+            params![
+                msg.from,
+                c.language,
+                c.fields_json,
+                i64::from(c.opted_out),
+                i64::from(c.throttle.unmatched_count),
+                c.throttle.unmatched_since.map(ts),
+                c.throttle.last_default_reply_at.map(ts),
+                c.throttle.muted_until.map(ts),
+                now,
+                now,
+            ],
+            |r| r.get(0),
+        )?,
+    };
     if let Some(change) = d.consent {
         conn.prepare_cached(SQL_CONSENT)?.execute(params![
             contact_id,
