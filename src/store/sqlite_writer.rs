@@ -565,6 +565,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn opening_an_analyzed_database_removes_its_value_samples_and_keeps_row_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir).await;
+        for i in 0..50 {
+            let msg = text(&format!("SM{i}"), &format!("+1502555{i:04}"), "hello");
+            s.handle_inbound(&msg, reply("hello")).await.unwrap();
+        }
+        sqlx::query("ANALYZE").execute(s.pool()).await.unwrap();
+        assert!(count(&s, "SELECT COUNT(*) FROM sqlite_stat4").await > 0);
+
+        let reopened = store(&dir).await;
+        assert_eq!(
+            count(&reopened, "SELECT COUNT(*) FROM sqlite_stat4").await,
+            0
+        );
+        assert!(count(&reopened, "SELECT COUNT(*) FROM sqlite_stat1").await > 0);
+        let msg = text("SM-after", "+15025550001", "hello");
+        assert!(
+            !reopened
+                .handle_inbound(&msg, reply("hi"))
+                .await
+                .unwrap()
+                .duplicate
+        );
+    }
+
+    #[tokio::test]
     async fn a_failing_text_is_rolled_back_alone() {
         let dir = tempfile::tempdir().unwrap();
         let s = store(&dir).await;
