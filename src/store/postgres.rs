@@ -24,7 +24,7 @@ use sqlx::postgres::{
 use sqlx::postgres::{PgHasArrayType, PgRow};
 use sqlx::{Decode, Encode, PgPool, Row, Type};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::model::*;
 use super::queue::Job;
@@ -435,22 +435,10 @@ impl PgStore {
         msg: &InboundText,
         decide: impl Fn(&Snapshot) -> Decision + Send + Sync + 'static,
     ) -> Result<Handled, StoreError> {
-        let Some(queue) = &self.batches else {
-            return self.handle_one(msg, decide).await;
-        };
-        let (done, answer) = oneshot::channel();
-        let job = Job {
-            msg: msg.clone(),
-            decide: Box::new(decide),
-            done,
-        };
-        queue
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Writer("the database batcher has stopped".into()))?;
-        answer.await.map_err(|_| {
-            StoreError::Writer("the database batcher stopped before answering".into())
-        })?
+        match &self.batches {
+            Some(queue) => super::queue::submit(queue, "batcher", msg, Box::new(decide)).await,
+            None => self.handle_one(msg, decide).await,
+        }
     }
 
     /// Handles one text in a transaction of its own.

@@ -1,7 +1,7 @@
 //! What an inbound text carries to a batching writer (SQLite's writer thread, PostgreSQL's
 //! batcher): the text, the decision to take on its snapshot, and where to send the outcome.
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::model::{Decision, InboundText, Snapshot};
 use super::{Handled, StoreError};
@@ -22,4 +22,27 @@ pub struct Job {
 pub fn decide_safely(decide: &Decide, snapshot: &Snapshot) -> Result<Decision, StoreError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(snapshot)))
         .map_err(|_| StoreError::Writer("deciding on this text panicked".into()))
+}
+
+/// Hands `msg` to the writer behind `queue` and waits for its outcome (`writer` names it in
+/// errors).
+pub async fn submit(
+    queue: &mpsc::Sender<Job>,
+    writer: &str,
+    msg: &InboundText,
+    decide: Decide,
+) -> Result<Handled, StoreError> {
+    let (done, answer) = oneshot::channel();
+    let job = Job {
+        msg: msg.clone(),
+        decide,
+        done,
+    };
+    queue
+        .send(job)
+        .await
+        .map_err(|_| StoreError::Writer(format!("the database {writer} has stopped")))?;
+    answer.await.map_err(|_| {
+        StoreError::Writer(format!("the database {writer} stopped before answering"))
+    })?
 }

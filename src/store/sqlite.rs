@@ -20,7 +20,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Row, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::model::*;
 use super::queue::Job;
@@ -185,19 +185,7 @@ impl SqliteStore {
     ) -> Result<Handled, StoreError> {
         match &self.writes {
             Writes::Batched(queue) => {
-                let (done, answer) = oneshot::channel();
-                let job = Job {
-                    msg: msg.clone(),
-                    decide: Box::new(decide),
-                    done,
-                };
-                queue
-                    .send(job)
-                    .await
-                    .map_err(|_| StoreError::Writer("the database writer has stopped".into()))?;
-                answer.await.map_err(|_| {
-                    StoreError::Writer("the database writer stopped before answering".into())
-                })?
+                super::queue::submit(queue, "writer", msg, Box::new(decide)).await
             }
             Writes::PerText => {
                 // IMMEDIATE takes the write lock up front: two deliveries for the same resident
