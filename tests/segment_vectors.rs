@@ -1,5 +1,5 @@
 //! Segment counting checked against Twilio's message segment calculator
-//! (`shared/twilio/segment_vectors.json`).
+//! (`tests/data/twilio/segment_vectors.json`; its source and licence are in the README beside it).
 
 use std::path::PathBuf;
 
@@ -18,23 +18,11 @@ struct Vector {
     non_gsm_characters: Option<Vec<String>>,
 }
 
-/// The vectors live in the `shared/` directory cloned beside the repository; for a checkout
-/// elsewhere, `CIVICTEXT_SHARED_DIR` names that directory.
 fn vectors_path() -> PathBuf {
-    let beside = PathBuf::from(concat!(
+    PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/twilio/segment_vectors.json"
-    ));
-    if beside.is_file() {
-        return beside;
-    }
-    match std::env::var_os("CIVICTEXT_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir).join("twilio/segment_vectors.json"),
-        None => panic!(
-            "segment vectors not found at {}; set CIVICTEXT_SHARED_DIR to the shared directory",
-            beside.display()
-        ),
-    }
+        "/tests/data/twilio/segment_vectors.json"
+    ))
 }
 
 fn load_vectors() -> Vec<Vector> {

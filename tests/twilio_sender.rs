@@ -24,18 +24,10 @@ const TO: &str = "+14155552346";
 /// Only a parameter: nothing is ever called back in these tests.
 const STATUS_CALLBACK: &str = "http://127.0.0.1:9/twilio/status";
 
-fn shared_dir() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared");
-    if beside.join("twilio").exists() {
-        return beside;
-    }
-    match std::env::var_os("CIVICTEXT_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => panic!(
-            "{} does not exist; set CIVICTEXT_SHARED_DIR to the directory holding twilio/",
-            beside.display()
-        ),
-    }
+/// Twilio's OpenAPI description, copied into the repository (source and licence in the README
+/// beside it).
+fn twilio_api_description() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/twilio/twilio_api_v2010.json")
 }
 
 fn free_loopback_port() -> u16 {
@@ -61,7 +53,7 @@ impl Prism {
             "{} is missing: run `npm ci --prefix .ci/prism` in the repository root",
             bin.display()
         );
-        let spec = shared_dir().join("twilio/twilio_api_v2010.json");
+        let spec = twilio_api_description();
         assert!(spec.exists(), "{} is missing", spec.display());
         let log = tempfile::NamedTempFile::new().expect("a log file");
         let port = free_loopback_port();

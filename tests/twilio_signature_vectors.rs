@@ -1,8 +1,6 @@
 //! Every X-Twilio-Signature case collected from Twilio's SDK test suites
-//! (`shared/twilio/signature_vectors.json`), judged by our validator.
-//!
-//! The file is found beside the repository (`$CARGO_MANIFEST_DIR/../shared`), or under
-//! `$CIVICTEXT_SHARED_DIR` when the checkout is laid out differently.
+//! (`tests/data/twilio/signature_vectors.json`; its source and licence are in the README beside
+//! it), judged by our validator.
 
 use std::path::PathBuf;
 
@@ -36,18 +34,7 @@ struct Vector {
 }
 
 fn vectors_path() -> PathBuf {
-    let beside =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/twilio/signature_vectors.json");
-    if beside.exists() {
-        return beside;
-    }
-    match std::env::var_os("CIVICTEXT_SHARED_DIR") {
-        Some(dir) => PathBuf::from(dir).join("twilio/signature_vectors.json"),
-        None => panic!(
-            "{} does not exist; set CIVICTEXT_SHARED_DIR to the directory holding twilio/",
-            beside.display()
-        ),
-    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/twilio/signature_vectors.json")
 }
 
 /// Checks one vector, returning what went wrong, if anything.
