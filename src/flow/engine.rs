@@ -59,7 +59,8 @@ pub struct Session {
     pub position: usize,
     /// Failed attempts at the current question.
     pub attempts: u32,
-    /// A location read back to the resident, waiting for YES or NO.
+    /// A location read back to the resident, waiting for YES or NO: the text the resident sent
+    /// (tidied again when confirmed), so the stored answer's raw text is the address, not "yes".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_location: Option<String>,
     pub answers: BTreeMap<String, Given>,
@@ -206,6 +207,9 @@ enum Understood {
     Value {
         value: String,
         category: String,
+        /// The resident's text the value came from, when it is not the text just received
+        /// (a location confirmed with YES).
+        raw: Option<String>,
     },
     Retry(String),
     /// Asked the resident something on the way (a location read-back); no attempt used.
@@ -352,8 +356,12 @@ impl Run<'_, '_> {
 
     fn answer(&mut self, position: usize, q: &Question, input: &Inbound) -> Status {
         let understood = self.understand(q, input);
-        let (value, category) = match understood {
-            Understood::Value { value, category } => (value, category),
+        let (value, category, raw) = match understood {
+            Understood::Value {
+                value,
+                category,
+                raw,
+            } => (value, category, raw),
             Understood::Asked(text) => {
                 self.send(text);
                 return Status::Waiting;
@@ -385,7 +393,7 @@ impl Run<'_, '_> {
         self.session.pending_location = None;
         self.effects.push(Effect::Answer(AnswerRecord {
             question: q.id.clone(),
-            raw: input.text.to_string(),
+            raw: raw.unwrap_or_else(|| input.text.to_string()),
             value: value.clone(),
             category: category.clone(),
         }));
@@ -428,6 +436,7 @@ impl Run<'_, '_> {
         let value = |value: String, category: &str| Value {
             value,
             category: category.to_string(),
+            raw: None,
         };
         if q.optional && skip::is_skip(reply) {
             return value(String::new(), "skipped");
@@ -489,9 +498,11 @@ impl Run<'_, '_> {
                 }
             }
             AnswerKind::Pattern(re) => {
-                let text = reply.trim();
-                if re.is_match(text) {
-                    value(text.to_string(), "pattern")
+                // A ZIP typed on an Arabic or fullwidth keyboard is the same ZIP: the pattern
+                // sees, and the store keeps, ASCII digits.
+                let text = crate::sms::digits::ascii_digits(reply.trim());
+                if re.is_match(&text) {
+                    value(text.into_owned(), "pattern")
                 } else {
                     Retry(self.hint(Msg::InvalidPattern))
                 }
@@ -525,7 +536,14 @@ impl Run<'_, '_> {
             AnswerKind::Location { confirm } => {
                 if let Some(pending) = self.session.pending_location.clone() {
                     match yesno::parse_yes_no(reply) {
-                        Some(true) => return value(pending, "location"),
+                        Some(true) => {
+                            return Value {
+                                value: location::parse_location(&pending)
+                                    .unwrap_or_else(|| pending.clone()),
+                                category: "location".into(),
+                                raw: Some(pending),
+                            };
+                        }
                         Some(false) => {
                             self.session.pending_location = None;
                             return Asked(self.hint(Msg::LocationAgain));
@@ -536,7 +554,7 @@ impl Run<'_, '_> {
                 }
                 match location::parse_location(reply) {
                     Some(place) if *confirm => {
-                        self.session.pending_location = Some(place.clone());
+                        self.session.pending_location = Some(reply.to_string());
                         Asked(self.hint(Msg::ConfirmLocation).replace("{value}", &place))
                     }
                     Some(place) => value(place, "location"),

@@ -3,8 +3,8 @@
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
-/// Folds text for comparison: compatibility-decomposes it, drops accents, lower-cases it, turns
-/// curly quotes into straight ones, collapses runs of white space into one space, and trims
+/// Folds text for comparison: compatibility-decomposes it, drops accents, lower-cases it, reads
+/// decimal digits of every script as ASCII ("٤" → "4"), turns curly quotes into straight ones, collapses runs of white space into one space, and trims
 /// punctuation, symbols and white space from both ends ("¡Sí!" → "si", "  Weekly. " → "weekly").
 ///
 /// Inner punctuation is kept ("o'brien st & 4th" stays as it is) so callers can still tell
@@ -19,7 +19,7 @@ pub fn fold(text: &str) -> String {
         let c = match c {
             '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '`' | '´' => '\'',
             '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{2033}' => '"',
-            _ => c,
+            _ => super::digits::ascii_digit(c),
         };
         if c.is_whitespace() || c.is_control() {
             pending_space = !out.is_empty();

@@ -128,7 +128,7 @@ pub struct InboundMessage {
     pub to: String,
     /// The text (`Body`); empty for an MMS with only a photo.
     pub body: String,
-    /// Attachments, in Twilio's order.
+    /// Attachments, in Twilio's order; only those at an https URL (others are dropped).
     pub media: Vec<Media>,
     /// Every parameter as received (FromCity, FromZip, OptOutType, ...)
     pub params: Vec<(String, String)>,
@@ -201,12 +201,22 @@ fn media(params: &[(String, String)]) -> Result<Vec<Media>, InboundError> {
                 num_media: count,
             }),
         };
-        media.push(Media {
-            url: lookup(format!("MediaUrl{n}"))?,
-            content_type: lookup(format!("MediaContentType{n}"))?,
-        });
+        let url = lookup(format!("MediaUrl{n}"))?;
+        let content_type = lookup(format!("MediaContentType{n}"))?;
+        if let Some(url) = https_url(&url) {
+            media.push(Media { url, content_type });
+        }
     }
     Ok(media)
+}
+
+/// `raw` as a normalised absolute https URL with a host, or `None`. Twilio serves media only
+/// over https; anything else (`http:`, `javascript:`, `data:`, a relative path) did not come from
+/// Twilio and must never reach the store, where staff tools would show it as a link.
+fn https_url(raw: &str) -> Option<String> {
+    let url = url::Url::parse(raw).ok()?;
+    (url.scheme() == "https" && url.host_str().is_some_and(|h| !h.is_empty()))
+        .then(|| url.to_string())
 }
 
 /// The value of a parameter that may appear at most once.
@@ -403,6 +413,36 @@ mod tests {
                     content_type: "image/png".into()
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn media_not_at_an_https_url_is_dropped_and_the_rest_kept() {
+        let urls = [
+            "http://api.twilio.com/m/0",
+            "javascript:alert(1)",
+            "data:image/png;base64,iVBORw0KGgo=",
+            "/m/3",
+            "https://",
+            "HTTPS://API.Twilio.com/m/5?x=<b>",
+        ];
+        let mut params = vec![
+            ("MessageSid".to_string(), "MM1".to_string()),
+            ("From".into(), "+1415".into()),
+            ("To".into(), "+1500".into()),
+            ("NumMedia".into(), urls.len().to_string()),
+        ];
+        for (n, url) in urls.iter().enumerate() {
+            params.push((format!("MediaUrl{n}"), (*url).into()));
+            params.push((format!("MediaContentType{n}"), "image/jpeg".into()));
+        }
+        let msg = InboundMessage::from_params(params).expect("valid");
+        assert_eq!(
+            msg.media,
+            vec![Media {
+                url: "https://api.twilio.com/m/5?x=%3Cb%3E".into(),
+                content_type: "image/jpeg".into()
+            }]
         );
     }
 
