@@ -2,15 +2,23 @@
 //! share. The [`Store`] front hides which database is behind it.
 
 pub mod model;
+pub mod outbox;
 mod pg_batch;
 mod postgres;
+mod postgres_outbox;
+mod postgres_requests;
 mod queue;
+pub mod requests;
 mod sqlite;
+mod sqlite_outbox;
+mod sqlite_requests;
 mod sqlite_writer;
 
 use std::collections::BTreeMap;
 
 pub use model::*;
+pub use outbox::{OutboxKind, OutboxText};
+pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 
 use crate::flow::catalog::{Catalog, SourceFile};
 pub use postgres::PgStore;
@@ -32,6 +40,9 @@ pub enum StoreError {
     /// The text was not stored: its transaction (or the batch it was committed in) failed.
     #[error("inbound text not stored: {0}")]
     Writer(String),
+    /// The caller asked for something the store refuses (an unknown status word ...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// What became of an inbound text.
