@@ -51,16 +51,19 @@ impl Application {
             );
         }
         let mut loader = Loader::new(&settings.flows);
-        loader.remember(&store.load_flow_sources().await?);
-        let (catalog, sources) = loader
+        let recorded = store.load_flow_versions().await?;
+        loader.remember(&recorded);
+        let loaded = loader
             .load()?
             .context("the flows directory could not be read")?;
-        if catalog.flows().is_empty() {
+        if loaded.catalog.flows().is_empty() {
             tracing::warn!(dir = %settings.flows.display(), "no flows loaded: every text will get the default reply");
         }
-        store.save_flow_sources(&catalog, &sources).await?;
-        let stored = store.load_flow_sources().await?;
-        let flows = reload::initial_set(catalog, stored);
+        store
+            .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
+            .await?;
+        loader.mark_recorded(&loaded.unrecorded);
+        let flows = reload::initial_set(loaded.catalog, recorded);
         for f in flows.catalog().flows() {
             tracing::info!(flow = %f.id, version = %f.version, keywords = ?f.keywords.iter().map(|k| &k.word).collect::<Vec<_>>(), "flow loaded");
         }
@@ -74,6 +77,7 @@ impl Application {
             help_contact: settings.help_contact.clone(),
         };
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
+        gateway.set_flow_errors(loaded.errors);
         let reload = tokio::spawn(reload::watch(
             gateway.clone(),
             loader,

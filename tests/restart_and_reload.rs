@@ -244,3 +244,139 @@ async fn a_flow_broken_while_the_gateway_was_down_keeps_its_last_good_version_af
         "Welcome to the Riverside Park survey."
     );
 }
+
+/// `text` as a Windows editor saves it in the Western encoding (Windows-1252): accented
+/// letters and `¿` become single bytes that are not UTF-8.
+fn windows_1252(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("a Latin-1 character"))
+        .collect()
+}
+
+fn write_bytes(app: &TestApp, file: &str, bytes: &[u8]) {
+    let tmp = app.dir.path().join(format!("{file}.tmp"));
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::rename(&tmp, app.flows_dir().join(file)).unwrap();
+}
+
+/// The flow errors /readyz reports, as `file: message (hint)`.
+async fn flow_errors(app: &TestApp) -> Vec<String> {
+    let (_, body) = app.get("/readyz").await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    json["flow_errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("{}: {} ({})", e["file"], e["message"], e["hint"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_flow_saved_as_windows_1252_is_reported_while_the_other_flows_keep_reloading() {
+    let mut app = spawn_app().await;
+    let old_version = version_of(&app, "park-survey").await;
+    let quick_version = version_of(&app, "quick-poll").await;
+    let spanish = std::fs::read_to_string(app.flows_dir().join("park-survey.yaml")).unwrap();
+    assert!(spanish.contains("¿Con qué"), "the fixture has Spanish text");
+
+    write_bytes(&app, "park-survey.yaml", &windows_1252(&spanish));
+    edit_flow(
+        &app,
+        "quick-poll.yaml",
+        &[("Which day suits you", "Which day works for you")],
+    );
+    let quick_new = wait_for_new_version(&app, "quick-poll", &quick_version).await;
+
+    // The broken file keeps serving the version it had; the others load.
+    assert_eq!(version_of(&app, "park-survey").await, old_version);
+    assert_eq!(app.get("/readyz").await.0, 200);
+    let errors = flow_errors(&app).await;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("park-survey.yaml"), "{errors:?}");
+    assert!(errors[0].contains("not UTF-8"), "{errors:?}");
+    assert!(errors[0].contains("save as UTF-8"), "{errors:?}");
+    let me = phone(30);
+    assert_eq!(
+        app.say(&me, "PARQUES").await[0],
+        "Bienvenido a la encuesta del Parque Riverside."
+    );
+    assert!(app.say(&phone(31), "QUICK").await[0].starts_with("Which day works for you"));
+
+    // A restart with the file still broken starts, and serves the same.
+    app.restart().await;
+    assert_eq!(version_of(&app, "park-survey").await, old_version);
+    assert_eq!(version_of(&app, "quick-poll").await, quick_new);
+    assert_eq!(flow_errors(&app).await.len(), 1);
+    assert_eq!(
+        app.say(&me, "2").await,
+        ["Del 1 al 5, ¿qué tan limpio está el parque?"]
+    );
+
+    // Saved again as UTF-8, it is picked up and the error goes away.
+    write_flow(
+        &app,
+        "park-survey.yaml",
+        &spanish.replace(OLD_RATING, NEW_RATING),
+    );
+    wait_for_new_version(&app, "park-survey", &old_version).await;
+    assert!(flow_errors(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_gateway_starts_with_an_unreadable_new_flow_and_serves_the_others() {
+    let mut app = spawn_app().await;
+    app.stop().await;
+    write_bytes(
+        &app,
+        "encuesta.yaml",
+        &windows_1252(
+            "flow: encuesta\nkeywords: [ENCUESTA]\nlanguages: [es]\nsteps:\n  - say: ¿Qué tal?\n",
+        ),
+    );
+    // Far larger than any flow: refused as a flow, without stopping the others.
+    write_bytes(&app, "export.yaml", &vec![b'#'; 300 * 1024]);
+    app.restart().await;
+
+    let served = served(&app).await;
+    assert_eq!(served.len(), 3, "{served:?}");
+    assert!(!served.iter().any(|f| f.starts_with("encuesta@")));
+    let errors = flow_errors(&app).await;
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("encuesta.yaml") && errors[0].contains("save as UTF-8"));
+    assert!(errors[1].contains("export.yaml") && errors[1].contains("KiB"));
+    assert_eq!(
+        app.say(&phone(32), "PARKS").await[0],
+        "Welcome to the Riverside Park survey."
+    );
+    assert_eq!(app.count("flow_versions", "TRUE").await, 3);
+}
+
+#[tokio::test]
+async fn an_edit_undone_is_the_version_a_broken_file_falls_back_to_after_a_restart() {
+    let mut app = spawn_app().await;
+    let original = std::fs::read_to_string(app.flows_dir().join("park-survey.yaml")).unwrap();
+    let first = version_of(&app, "park-survey").await;
+    edit_flow(&app, "park-survey.yaml", &[(OLD_RATING, NEW_RATING)]);
+    let second = wait_for_new_version(&app, "park-survey", &first).await;
+    write_flow(&app, "park-survey.yaml", &original);
+    assert_eq!(
+        wait_for_new_version(&app, "park-survey", &second).await,
+        first
+    );
+    // Undoing an edit does not store the version again.
+    assert_eq!(
+        app.count("flow_versions", "flow_id = 'park-survey'").await,
+        2
+    );
+
+    app.stop().await;
+    write_flow(&app, "park-survey.yaml", "flow: park-survey\nsteps: [\n");
+    app.restart().await;
+    assert_eq!(version_of(&app, "park-survey").await, first);
+    let me = phone(33);
+    app.say(&me, "PARKS").await;
+    assert_eq!(app.say(&me, "weekly").await, [OLD_RATING]);
+}

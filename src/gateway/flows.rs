@@ -2,16 +2,71 @@
 //! running (a session finishes on the version it started with, even after an edit).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::flow::Flow;
-use crate::flow::catalog::Catalog;
+use crate::flow::catalog::{Catalog, SourceFile};
+use crate::store::RecordedFlow;
+
+type Key = (String, String);
+
+/// Versions recorded in the store by earlier runs. Their texts are kept, but each is compiled
+/// only when a session on it texts: start-up stays fast however long the history grows, and
+/// most old versions have no session left.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    sources: HashMap<Key, SourceFile>,
+    compiled: Mutex<HashMap<Key, Option<Arc<Flow>>>>,
+}
+
+impl Recorded {
+    /// The recorded versions; a later entry for the same version replaces an earlier one.
+    pub fn new(versions: impl IntoIterator<Item = RecordedFlow>) -> Recorded {
+        Recorded {
+            sources: versions
+                .into_iter()
+                .map(|r| ((r.flow_id, r.version), r.source))
+                .collect(),
+            compiled: Mutex::default(),
+        }
+    }
+
+    /// The version compiled from its recorded text (once, then remembered). None when it was
+    /// never recorded, or its text no longer compiles to that flow and version.
+    fn get(&self, id: &str, version: &str) -> Option<Arc<Flow>> {
+        let key = (id.to_string(), version.to_string());
+        let mut compiled = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flow) = compiled.get(&key) {
+            return flow.clone();
+        }
+        let source = self.sources.get(&key)?;
+        let flow = crate::flow::compile(&source.name, &source.text)
+            .flow
+            .filter(|f| f.id == id && f.version == version)
+            .map(Arc::new);
+        if flow.is_none() {
+            tracing::warn!(flow = id, version, file = %source.name, "a recorded flow version no longer compiles");
+        }
+        compiled.insert(key, flow.clone());
+        flow
+    }
+
+    /// How many recorded versions have been compiled so far.
+    pub fn compiled_count(&self) -> usize {
+        self.compiled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
 
 /// An immutable set of flows; a reload builds a new one and swaps it in.
 #[derive(Debug, Default, Clone)]
 pub struct FlowSet {
     current: Catalog,
-    versions: HashMap<(String, String), Arc<Flow>>,
+    /// Compiled versions: the current ones and those replaced while this process ran.
+    versions: HashMap<Key, Arc<Flow>>,
+    recorded: Arc<Recorded>,
 }
 
 impl FlowSet {
@@ -24,12 +79,22 @@ impl FlowSet {
         for f in current.flows() {
             versions.insert((f.id.clone(), f.version.clone()), f.clone());
         }
-        FlowSet { current, versions }
+        FlowSet {
+            current,
+            versions,
+            recorded: Arc::default(),
+        }
+    }
+
+    /// The same set, also able to finish sessions on the versions `recorded` by earlier runs.
+    pub fn with_recorded(mut self, recorded: Arc<Recorded>) -> FlowSet {
+        self.recorded = recorded;
+        self
     }
 
     /// The same older versions with a new current catalog.
     pub fn replace(&self, current: Catalog) -> FlowSet {
-        FlowSet::new(current, self.versions.values().cloned())
+        FlowSet::new(current, self.versions.values().cloned()).with_recorded(self.recorded.clone())
     }
 
     /// The current catalog.
@@ -37,16 +102,13 @@ impl FlowSet {
         &self.current
     }
 
-    /// A specific version of a flow.
+    /// A specific version of a flow: a current or recently replaced one, or one recorded by an
+    /// earlier run (compiled on first use).
     pub fn version(&self, id: &str, version: &str) -> Option<Arc<Flow>> {
         self.versions
             .get(&(id.to_string(), version.to_string()))
             .cloned()
-    }
-
-    /// Every version known (current and older).
-    pub fn all_versions(&self) -> impl Iterator<Item = &Arc<Flow>> {
-        self.versions.values()
+            .or_else(|| self.recorded.get(id, version))
     }
 
     /// The current flow a text starts, with the language its keyword selects.
@@ -81,5 +143,58 @@ impl FlowSet {
                 .collect();
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OLD: &str = "flow: poll\nkeywords: [POLL]\nlanguages: [en]\nsteps:\n  - ask: day\n    type: yes_no\n    text: Is Monday good?\n";
+    const NEW: &str = "flow: poll\nkeywords: [POLL]\nlanguages: [en]\nsteps:\n  - ask: day\n    type: yes_no\n    text: Is Tuesday good?\n";
+
+    fn recorded(text: &str) -> RecordedFlow {
+        let flow = crate::flow::compile("poll.yaml", text).flow.unwrap();
+        RecordedFlow {
+            flow_id: flow.id.clone(),
+            version: flow.version.clone(),
+            source: SourceFile {
+                name: "poll.yaml".into(),
+                text: text.into(),
+            },
+        }
+    }
+
+    #[test]
+    fn recorded_versions_are_compiled_only_when_a_session_needs_one() {
+        let old = recorded(OLD);
+        let (catalog, _) = Catalog::build(vec![
+            old.source.clone(),
+            SourceFile {
+                name: "unused.yaml".into(),
+                text: String::new(),
+            },
+        ]);
+        let (current, _) = Catalog::build(vec![recorded(NEW).source]);
+        let history = Arc::new(Recorded::new([old.clone(), recorded(NEW)]));
+        let set = FlowSet::new(current, []).with_recorded(history.clone());
+        assert_eq!(history.compiled_count(), 0, "nothing compiled up front");
+
+        let flow = set.version("poll", &old.version).expect("the old version");
+        assert_eq!(flow.version, catalog.flows()[0].version);
+        assert_eq!(history.compiled_count(), 1);
+        // Asked again, from a set swapped in by a reload: compiled once only.
+        let reloaded = set.replace(set.catalog().clone());
+        assert!(reloaded.version("poll", &old.version).is_some());
+        assert_eq!(history.compiled_count(), 1);
+        assert!(set.version("poll", "000000000000").is_none());
+    }
+
+    #[test]
+    fn a_recorded_text_that_no_longer_compiles_is_not_served() {
+        let mut broken = recorded(OLD);
+        broken.source.text = "flow: poll\nsteps: [".into();
+        let set = FlowSet::default().with_recorded(Arc::new(Recorded::new([broken.clone()])));
+        assert!(set.version("poll", &broken.version).is_none());
     }
 }

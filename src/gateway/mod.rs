@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::flow::Diagnostic;
 use crate::store::{Handled, InboundText, Store, StoreError};
 pub use dispatch::ThrottleRules;
 pub use flows::FlowSet;
@@ -21,6 +22,8 @@ pub use replies::Replies;
 pub struct Gateway {
     pub store: Store,
     flows: RwLock<Arc<FlowSet>>,
+    /// The errors of flow files that could not be loaded as they are now.
+    flow_errors: RwLock<Vec<Diagnostic>>,
     pub replies: Replies,
     pub rules: ThrottleRules,
     /// Residents' local time zone, for "today" in date answers.
@@ -33,6 +36,7 @@ impl Gateway {
         Gateway {
             store,
             flows: RwLock::new(Arc::new(flows)),
+            flow_errors: RwLock::default(),
             replies,
             rules: ThrottleRules::default(),
             time_zone,
@@ -47,6 +51,20 @@ impl Gateway {
     /// Swaps in a new set of flows; texts already being handled finish on the old set.
     pub fn set_flows(&self, flows: FlowSet) {
         *self.flows.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(flows);
+    }
+
+    /// The errors of the flow files that are broken now (each serves its last good version,
+    /// if it had one).
+    pub fn flow_errors(&self) -> Vec<Diagnostic> {
+        self.flow_errors
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the errors reported by [`Gateway::flow_errors`].
+    pub fn set_flow_errors(&self, errors: Vec<Diagnostic>) {
+        *self.flow_errors.write().unwrap_or_else(|e| e.into_inner()) = errors;
     }
 
     /// Handles one inbound text: decides, stores, and returns the replies, all committed.

@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::flow::Diagnostic;
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flows_dir;
+use crate::store::RecordedFlow;
 
+use super::flows::Recorded;
 use super::{FlowSet, Gateway};
 
 /// Keeps the last good text of each flow file.
@@ -17,8 +20,23 @@ use super::{FlowSet, Gateway};
 pub struct Loader {
     dir: PathBuf,
     last_good: HashMap<String, String>,
-    /// The texts last read, to notice a change cheaply.
+    /// The text each file was last recorded in the store with, so that only changes are written.
+    recorded: HashMap<String, String>,
+    /// The texts (or problems) last read, to notice a change cheaply.
     last_seen: Vec<(String, String)>,
+}
+
+/// The outcome of reading the flows directory.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The flows to serve.
+    pub catalog: Catalog,
+    /// The text served for each file: its current one, or its last good one when it is broken.
+    pub serving: Vec<SourceFile>,
+    /// Those of `serving` not yet recorded in the store as their file's newest text.
+    pub unrecorded: Vec<SourceFile>,
+    /// The errors of the broken files (each served at its last good version, if it had one).
+    pub errors: Vec<Diagnostic>,
 }
 
 impl Loader {
@@ -30,12 +48,21 @@ impl Loader {
         }
     }
 
-    /// Remembers earlier good texts (oldest first, as the store lists them), so that a file
-    /// found broken at start-up keeps serving its last recorded version, as it would have had
-    /// the edit been made while the gateway ran.
-    pub fn remember(&mut self, recorded: &[SourceFile]) {
-        for s in recorded {
+    /// Remembers the versions recorded by earlier runs (the one each file was last served at
+    /// last, as the store lists them), so that a file found broken at start-up keeps serving
+    /// its last recorded version, as it would have had the edit been made while the gateway ran.
+    pub fn remember(&mut self, recorded: &[RecordedFlow]) {
+        for r in recorded {
+            let s = &r.source;
             self.last_good.insert(s.name.clone(), s.text.clone());
+            self.recorded.insert(s.name.clone(), s.text.clone());
+        }
+    }
+
+    /// Notes that `sources` are now recorded in the store.
+    pub fn mark_recorded(&mut self, sources: &[SourceFile]) {
+        for s in sources {
+            self.recorded.insert(s.name.clone(), s.text.clone());
         }
     }
 
@@ -44,44 +71,73 @@ impl Loader {
         &self.dir
     }
 
-    /// Reads the directory and builds a catalog in which every file with errors is replaced by
-    /// its last good text (or left out if it never had one). Returns None when nothing changed
-    /// since the last call.
-    pub fn load(&mut self) -> anyhow::Result<Option<(Catalog, Vec<SourceFile>)>> {
+    /// Reads the directory and builds a catalog in which every file with errors (including one
+    /// that cannot be read as UTF-8 text) is replaced by its last good text, or left out if it
+    /// never had one. Returns None when nothing changed since the last call.
+    pub fn load(&mut self) -> anyhow::Result<Option<Loaded>> {
         let files = flows_dir::read_flows(&self.dir)?;
-        let seen: Vec<(String, String)> = files
+        let mut seen: Vec<(String, String)> = files
+            .readable
             .iter()
             .map(|f| (f.name.clone(), f.text.clone()))
             .collect();
+        seen.extend(files.unreadable.iter().map(|c| {
+            let problem = c.diagnostics.first().map(|d| d.to_string());
+            (c.name.clone(), problem.unwrap_or_default())
+        }));
         if seen == self.last_seen && !self.last_seen.is_empty() {
             return Ok(None);
         }
         self.last_seen = seen;
-        let (_, checks) = Catalog::build(files.clone());
-        let mut serving = Vec::with_capacity(files.len());
-        for (file, check) in files.into_iter().zip(&checks) {
-            let errors: Vec<_> = check.diagnostics.iter().filter(|d| d.is_error()).collect();
-            if errors.is_empty() {
-                self.last_good.insert(file.name.clone(), file.text.clone());
-                serving.push(file);
+        let (_, mut checks) = Catalog::build(files.readable);
+        checks.extend(files.unreadable);
+        checks.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut serving = Vec::with_capacity(checks.len());
+        let mut errors = Vec::new();
+        for check in checks {
+            let file_errors: Vec<Diagnostic> = check
+                .diagnostics
+                .into_iter()
+                .filter(Diagnostic::is_error)
+                .collect();
+            if file_errors.is_empty() {
+                self.last_good
+                    .insert(check.name.clone(), check.text.clone());
+                serving.push(SourceFile {
+                    name: check.name,
+                    text: check.text,
+                });
                 continue;
             }
-            for d in &errors {
+            for d in &file_errors {
                 tracing::error!(file = %d.file, line = d.pos.line, column = d.pos.column, hint = d.hint.as_deref().unwrap_or(""), "{}", d.message);
             }
-            match self.last_good.get(&file.name) {
+            errors.extend(file_errors);
+            match self.last_good.get(&check.name) {
                 Some(text) => {
-                    tracing::warn!(file = %file.name, "flow file has errors; the last good version keeps serving");
+                    tracing::warn!(file = %check.name, "flow file has errors; the last good version keeps serving");
                     serving.push(SourceFile {
-                        name: file.name,
+                        name: check.name,
                         text: text.clone(),
                     });
                 }
-                None => tracing::warn!(file = %file.name, "flow file has errors and is not served"),
+                None => {
+                    tracing::warn!(file = %check.name, "flow file has errors and is not served")
+                }
             }
         }
         let (catalog, _) = Catalog::build(serving.clone());
-        Ok(Some((catalog, serving)))
+        let unrecorded = serving
+            .iter()
+            .filter(|s| self.recorded.get(&s.name) != Some(&s.text))
+            .cloned()
+            .collect();
+        Ok(Some(Loaded {
+            catalog,
+            serving,
+            unrecorded,
+            errors,
+        }))
     }
 }
 
@@ -109,17 +165,24 @@ pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
         loader = back;
         match result {
             Ok(None) => {}
-            Ok(Some((catalog, sources))) => {
+            Ok(Some(loaded)) => {
                 let current = gateway.flows();
-                let versions: Vec<String> = catalog
+                let versions: Vec<String> = loaded
+                    .catalog
                     .flows()
                     .iter()
                     .map(|f| format!("{}@{}", f.id, f.version))
                     .collect();
-                if let Err(e) = gateway.store.save_flow_sources(&catalog, &sources).await {
-                    tracing::error!(error = %e, "could not record flow versions");
+                match gateway
+                    .store
+                    .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
+                    .await
+                {
+                    Ok(()) => loader.mark_recorded(&loaded.unrecorded),
+                    Err(e) => tracing::error!(error = %e, "could not record flow versions"),
                 }
-                gateway.set_flows(current.replace(catalog));
+                gateway.set_flows(current.replace(loaded.catalog));
+                gateway.set_flow_errors(loaded.errors);
                 tracing::info!(flows = ?versions, "flows reloaded");
             }
             Err(e) => tracing::error!(
@@ -131,10 +194,7 @@ pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
 }
 
 /// Builds the flow set served at start-up: the directory's flows, plus every version recorded
-/// in the store so sessions begun on an older version can finish on it.
-pub fn initial_set(catalog: Catalog, stored: Vec<SourceFile>) -> FlowSet {
-    let older = stored
-        .into_iter()
-        .filter_map(|s| crate::flow::compile(&s.name, &s.text).flow.map(Arc::new));
-    FlowSet::new(catalog, older)
+/// in the store so sessions begun on an older version can finish on it (compiled when needed).
+pub fn initial_set(catalog: Catalog, recorded: Vec<RecordedFlow>) -> FlowSet {
+    FlowSet::new(catalog, []).with_recorded(Arc::new(Recorded::new(recorded)))
 }

@@ -54,6 +54,15 @@ pub struct Handled {
     pub route: &'static str,
 }
 
+/// One flow version recorded in the store: which flow and version its text compiles to, so it
+/// can be found without compiling every recorded text.
+#[derive(Debug, Clone)]
+pub struct RecordedFlow {
+    pub flow_id: String,
+    pub version: String,
+    pub source: SourceFile,
+}
+
 /// One answer in an export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportAnswer {
@@ -244,7 +253,9 @@ impl Store {
         }
     }
 
-    /// Records the text of each flow version being served.
+    /// Records the text of each flow version in `catalog` whose file is among `sources`: a new
+    /// version is added; one recorded before is not stored again, only marked as its file's
+    /// newest (an edit undone brings the earlier version back).
     pub async fn save_flow_sources(
         &self,
         catalog: &Catalog,
@@ -256,12 +267,22 @@ impl Store {
         }
     }
 
-    /// Every flow version ever recorded.
-    pub async fn load_flow_sources(&self) -> Result<Vec<SourceFile>, StoreError> {
+    /// Every flow version ever recorded, the one each file was last served at last.
+    pub async fn load_flow_versions(&self) -> Result<Vec<RecordedFlow>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.load_flow_sources().await,
-            Store::Postgres(s) => s.load_flow_sources().await,
+            Store::Sqlite(s) => s.load_flow_versions().await,
+            Store::Postgres(s) => s.load_flow_versions().await,
         }
+    }
+
+    /// The texts of [`Store::load_flow_versions`].
+    pub async fn load_flow_sources(&self) -> Result<Vec<SourceFile>, StoreError> {
+        Ok(self
+            .load_flow_versions()
+            .await?
+            .into_iter()
+            .map(|r| r.source)
+            .collect())
     }
 
     /// Whether `phone` has opted out now, and the MessageSid of the text that opted it out.

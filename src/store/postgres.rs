@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use super::model::*;
 use super::queue::Job;
-use super::{ExportAnswer, ExportSession, Handled, StoreError};
+use super::{ExportAnswer, ExportSession, Handled, RecordedFlow, StoreError};
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flow::engine::Session;
 use crate::sms::segments;
@@ -719,7 +719,7 @@ impl PgStore {
         })
     }
 
-    /// Records the text of each flow version in `catalog` (once per version).
+    /// See [`super::Store::save_flow_sources`].
     pub async fn save_flow_sources(
         &self,
         catalog: &Catalog,
@@ -743,7 +743,8 @@ impl PgStore {
              SELECT f.flow_id, f.version, f.file, f.source, $5
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                  AS f(flow_id, version, file, source)
-             ON CONFLICT (flow_id, version) DO NOTHING",
+             ON CONFLICT (flow_id, version)
+             DO UPDATE SET file = excluded.file, loaded_at = excluded.loaded_at",
         )
         .bind(&rows.0)
         .bind(&rows.1)
@@ -769,18 +770,23 @@ impl PgStore {
         Ok(row.unwrap_or((false, None)))
     }
 
-    /// Every flow version ever recorded, oldest first.
-    pub async fn load_flow_sources(&self) -> Result<Vec<SourceFile>, StoreError> {
+    /// Every flow version ever recorded, the most recently served last.
+    pub async fn load_flow_versions(&self) -> Result<Vec<RecordedFlow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT file, source FROM flow_versions ORDER BY loaded_at, flow_id, version",
+            "SELECT flow_id, version, file, source FROM flow_versions
+             ORDER BY loaded_at, flow_id, version",
         )
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(SourceFile {
-                    name: r.try_get("file")?,
-                    text: r.try_get("source")?,
+                Ok(RecordedFlow {
+                    flow_id: r.try_get("flow_id")?,
+                    version: r.try_get("version")?,
+                    source: SourceFile {
+                        name: r.try_get("file")?,
+                        text: r.try_get("source")?,
+                    },
                 })
             })
             .collect()

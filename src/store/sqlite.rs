@@ -29,7 +29,7 @@ use super::sqlite_writer::{
     SQL_FIND_INBOUND, SQL_INBOUND, SQL_NEW_SESSION, SQL_REPLIES_OF, SQL_REPLY, SQL_REQUEST,
     SQL_UPDATE_SESSION, SQL_UPSERT_CONTACT,
 };
-use super::{AuditRows, ExportAnswer, ExportSession, Handled, StoreError};
+use super::{AuditRows, ExportAnswer, ExportSession, Handled, RecordedFlow, StoreError};
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flow::engine::Session;
 use crate::sms::segments;
@@ -425,7 +425,7 @@ async fn apply(
 }
 
 impl SqliteStore {
-    /// Records the text of each flow version in `catalog` (once per version).
+    /// See [`super::Store::save_flow_sources`].
     pub async fn save_flow_sources(
         &self,
         catalog: &Catalog,
@@ -439,7 +439,9 @@ impl SqliteStore {
             };
             sqlx::query(
                 "INSERT INTO flow_versions (flow_id, version, file, source, loaded_at)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (flow_id, version) DO NOTHING",
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (flow_id, version)
+                 DO UPDATE SET file = excluded.file, loaded_at = excluded.loaded_at",
             )
             .bind(&flow.id)
             .bind(&flow.version)
@@ -462,16 +464,23 @@ impl SqliteStore {
         Ok(row.map_or((false, None), |(o, sid)| (o != 0, sid)))
     }
 
-    /// Every flow version ever recorded, oldest first.
-    pub async fn load_flow_sources(&self) -> Result<Vec<SourceFile>, StoreError> {
-        let rows = sqlx::query("SELECT file, source FROM flow_versions ORDER BY loaded_at")
-            .fetch_all(&self.pool)
-            .await?;
+    /// Every flow version ever recorded, the most recently served last.
+    pub async fn load_flow_versions(&self) -> Result<Vec<RecordedFlow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT flow_id, version, file, source FROM flow_versions
+             ORDER BY loaded_at, flow_id, version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
-            .map(|r| SourceFile {
-                name: r.get("file"),
-                text: r.get("source"),
+            .map(|r| RecordedFlow {
+                flow_id: r.get("flow_id"),
+                version: r.get("version"),
+                source: SourceFile {
+                    name: r.get("file"),
+                    text: r.get("source"),
+                },
             })
             .collect())
     }
