@@ -7,6 +7,7 @@ pub mod bench;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod csv_safe;
 pub mod flow;
 pub mod flows_dir;
 pub mod gateway;

