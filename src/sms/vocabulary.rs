@@ -1,16 +1,27 @@
 //! The global compliance vocabulary — opt-out, opt-in and help — recognised before any
 //! conversation logic, whatever flow a resident is in.
 //!
-//! A message is a command only when the whole of it says so: "Stop.", " stop!! ",
-//! "STOP TEXTING ME please" and "Please stop" opt out, but "the bus stop on 5th is broken" and
-//! "don't stop the survey" do not. Matching ignores case, accents, punctuation, extra spaces,
-//! emoji, a repeated word ("stop stop") and polite filler at either end ("please", "por favor").
+//! Residents revoke consent "by any reasonable means" (FCC 24-24), not only with the word STOP
+//! on its own. A message opts out when:
+//! - the whole of it is an opt-out word or phrase ("Stop.", "stop texting me please", "ALTO");
+//! - one of its sentences or clauses is ("STOP!!! I never signed up", "who is this? stop");
+//! - it contains a phrase that can only mean "stop texting me" ("do not contact me",
+//!   "I revoke consent", "ya no quiero mensajes"), not negated ("don't stop texting me").
 //!
-//! The phrase lists are plain data: to add a phrase, write it in its folded form (lower case,
-//! no accents, no punctuation, words separated by one space) in the right list; a unit test
-//! rejects a phrase that could never match.
+//! A STOP-family word anywhere else ("tell them to stop speeding") makes the message
+//! [`Reading::MaybeOptOut`]: not a command, but possibly a request to stop. Uses that never ask
+//! to stop ("the bus stop is broken", "stop sign") are neither.
+//!
+//! The words are data, one file per language (`vocabulary/en.toml`, `vocabulary/es.toml`),
+//! embedded in the binary; see [`lexicon`] and the notes at the top of `en.toml`.
 
-use super::fold::{fold, words};
+pub mod lexicon;
+pub mod tokens;
+
+use std::sync::LazyLock;
+
+use lexicon::{Language, Lexicon, Phrase};
+use tokens::starts_with;
 
 /// What a recognised message asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,562 +39,215 @@ pub enum Command {
 pub struct Recognized {
     /// What the resident asked for.
     pub command: Command,
-    /// Language the word belongs to ("en", "es"), so the confirmation can be sent in it.
+    /// Language the words belong to ("en", "es"), so the confirmation can be sent in it.
     pub language: &'static str,
     /// True for words that only mean "opt in" for a number that has opted out (YES, SI):
     /// mid-survey "yes" is an answer, not a command.
     pub only_when_opted_out: bool,
 }
 
-/// One list of phrases and what they mean.
-#[derive(Debug, Clone, Copy)]
-pub struct Phrases {
-    /// The command the phrases ask for.
-    pub command: Command,
-    /// The language they are in.
-    pub language: &'static str,
-    /// Whether they are a command only for a number that has opted out.
-    pub only_when_opted_out: bool,
-    /// The phrases, folded: lower case, no accents, no punctuation, one space between words.
-    pub phrases: &'static [&'static str],
+/// How a message reads against the vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// The message is a command.
+    Command(Recognized),
+    /// Not a command, but it uses a word that may be a request to stop ("I want them to stop
+    /// the noise"): it is handled as usual, and the resident is told how to stop.
+    MaybeOptOut {
+        /// Language of the word, so the clarifying text can be sent in it.
+        language: &'static str,
+    },
+    /// Nothing the vocabulary knows.
+    Nothing,
 }
 
-/// English opt-out phrases.
+impl Reading {
+    /// The command, if the message is one.
+    pub fn command(self) -> Option<Recognized> {
+        match self {
+            Reading::Command(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The built-in vocabulary. The files are part of the binary and checked by its tests, so a
+/// file that does not read is a build defect, not a run-time condition.
+pub static LEXICON: LazyLock<Lexicon> =
+    LazyLock::new(|| lexicon::load().expect("the built-in vocabulary files read"));
+
+/// No whole-message phrase is longer than this; longer messages are only read clause by clause.
+const MAX_PHRASE_WORDS: usize = 10;
+
+/// How many words before a request a negation turns it around ("I do not want you to stop" is
+/// past it; "please don't stop texting me" is not).
+const NEGATION_REACH: usize = 3;
+
+/// Recognises a message that is, or clearly contains, an opt-out, opt-in or help command.
 ///
-/// The single words are Twilio's default opt-out keywords (STOP, STOPALL, UNSUBSCRIBE, CANCEL,
-/// END, QUIT, REVOKE, OPTOUT), which cover the CTIA Messaging Principles list; the phrases are
-/// common ways residents revoke consent in their own words, which must be honoured too.
-pub static OPT_OUT_EN: &[&str] = &[
-    "stop",
-    "stopall",
-    "stop all",
-    "unsubscribe",
-    "cancel",
-    "end",
-    "quit",
-    "revoke",
-    "revoke consent",
-    "optout",
-    "opt out",
-    "opt me out",
-    "unsubscribe me",
-    "stop it",
-    "stop texting",
-    "stop texting me",
-    "stop texts",
-    "stop messaging",
-    "stop messaging me",
-    "stop messages",
-    "stop sending",
-    "stop sending me",
-    "stop sending texts",
-    "stop sending me texts",
-    "stop sending messages",
-    "stop sending me messages",
-    "stop contacting me",
-    "remove me",
-    "remove me from list",
-    "remove me from the list",
-    "remove me from this list",
-    "remove me from your list",
-    "take me off",
-    "take me off the list",
-    "take me off this list",
-    "take me off your list",
-    "dont text me",
-    "do not text me",
-    "dont message me",
-    "do not message me",
-    "no more texts",
-    "no more messages",
-    "leave me alone",
-    "wrong number",
-];
-
-/// Spanish opt-out phrases: the imperative and infinitive forms residents use for "stop", and
-/// the usual ways of asking to be taken off a list.
-pub static OPT_OUT_ES: &[&str] = &[
-    "alto",
-    "parar",
-    "para",
-    "pare",
-    "paren",
-    "basta",
-    "cancelar",
-    "baja",
-    "detener",
-    "salir",
-    "no mas",
-    "no mas mensajes",
-    "no mas textos",
-    "no me escriban",
-    "no me escriba",
-    "no me escribas",
-    "no me manden mensajes",
-    "no me envien mensajes",
-    "dejen de escribirme",
-    "deje de escribirme",
-    "deja de escribirme",
-    "dejen de enviarme mensajes",
-    "dejen de mandarme mensajes",
-    "darme de baja",
-    "dar de baja",
-    "de baja",
-    "quiero darme de baja",
-    "cancelar suscripcion",
-    "desuscribir",
-    "desuscribirme",
-    "eliminarme",
-    "borrarme",
-    "quitarme de la lista",
-    "sacarme de la lista",
-];
-
-/// English opt-in phrases, honoured at any time: Twilio's default opt-in keywords START and
-/// UNSTOP, plus SUBSCRIBE and OPT IN.
-pub static OPT_IN_EN: &[&str] = &["start", "unstop", "subscribe", "opt in", "optin"];
-
-/// Spanish opt-in phrases, honoured at any time.
-pub static OPT_IN_ES: &[&str] = &[
-    "comenzar",
-    "iniciar",
-    "alta",
-    "darme de alta",
-    "dar de alta",
-    "suscribir",
-    "suscribirme",
-];
-
-/// English words that opt a number back in only if it has opted out (Twilio's YES).
-pub static OPT_IN_IF_OPTED_OUT_EN: &[&str] = &["yes", "y"];
-
-/// Spanish words that opt a number back in only if it has opted out ("sí" folds to "si").
-pub static OPT_IN_IF_OPTED_OUT_ES: &[&str] = &["si"];
-
-/// English help phrases: the carrier-required HELP and INFO.
-pub static HELP_EN: &[&str] = &["help", "help me", "info", "information"];
-
-/// Spanish help phrases.
-pub static HELP_ES: &[&str] = &["ayuda", "ayudame", "informacion"];
-
-/// Polite filler ignored at either end of a message ("stop please", "por favor alto").
-pub static FILLER: &[&str] = &[
-    "please",
-    "pls",
-    "plz",
-    "thanks",
-    "thank you",
-    "thx",
-    "ty",
-    "now",
-    "ok",
-    "okay",
-    "por favor",
-    "porfavor",
-    "porfa",
-    "gracias",
-    "ya",
-    "ahora",
-];
-
-/// Every list, in the order they are tried: opt-out first, so that if a phrase were ever listed
-/// twice, stopping wins.
-pub static VOCABULARY: &[Phrases] = &[
-    Phrases {
-        command: Command::OptOut,
-        language: "en",
-        only_when_opted_out: false,
-        phrases: OPT_OUT_EN,
-    },
-    Phrases {
-        command: Command::OptOut,
-        language: "es",
-        only_when_opted_out: false,
-        phrases: OPT_OUT_ES,
-    },
-    Phrases {
-        command: Command::OptIn,
-        language: "en",
-        only_when_opted_out: false,
-        phrases: OPT_IN_EN,
-    },
-    Phrases {
-        command: Command::OptIn,
-        language: "es",
-        only_when_opted_out: false,
-        phrases: OPT_IN_ES,
-    },
-    Phrases {
-        command: Command::OptIn,
-        language: "en",
-        only_when_opted_out: true,
-        phrases: OPT_IN_IF_OPTED_OUT_EN,
-    },
-    Phrases {
-        command: Command::OptIn,
-        language: "es",
-        only_when_opted_out: true,
-        phrases: OPT_IN_IF_OPTED_OUT_ES,
-    },
-    Phrases {
-        command: Command::Help,
-        language: "en",
-        only_when_opted_out: false,
-        phrases: HELP_EN,
-    },
-    Phrases {
-        command: Command::Help,
-        language: "es",
-        only_when_opted_out: false,
-        phrases: HELP_ES,
-    },
-];
-
-/// No phrase is longer than this; longer messages are not commands and are not compared.
-const MAX_PHRASE_WORDS: usize = 8;
-
-/// Recognises a message that is, as a whole, an opt-out, opt-in or help command.
-///
-/// Returns `None` for anything else, including a sentence that merely contains a command word.
+/// Returns `None` for anything else, including a sentence that merely uses a command word.
 /// The caller decides what to do with [`Recognized::only_when_opted_out`] words.
 pub fn recognize(text: &str) -> Option<Recognized> {
-    let tokens = normalize(text);
-    if tokens.is_empty() || tokens.len() > MAX_PHRASE_WORDS {
-        return None;
-    }
-    VOCABULARY.iter().find_map(|list| {
-        list.phrases
-            .iter()
-            .any(|phrase| phrase.split(' ').eq(tokens.iter().map(String::as_str)))
-            .then_some(Recognized {
-                command: list.command,
-                language: list.language,
-                only_when_opted_out: list.only_when_opted_out,
-            })
+    read(text).command()
+}
+
+/// Reads a message: a command, a possible request to stop, or nothing.
+pub fn read(text: &str) -> Reading {
+    read_with(&LEXICON, text)
+}
+
+fn recognized(command: Command, language: &Language, only_when_opted_out: bool) -> Reading {
+    Reading::Command(Recognized {
+        command,
+        language: static_code(language),
+        only_when_opted_out,
     })
 }
 
-/// The words of a message as the vocabulary compares them: folded, hyphenated words split
-/// ("opt-out" → "opt out"), apostrophes dropped ("don't" → "dont"), a word repeated back to back
-/// kept once, and filler removed from both ends.
-fn normalize(text: &str) -> Vec<String> {
-    let folded = fold(text);
-    let mut tokens: Vec<String> = Vec::new();
-    for word in words(&folded) {
-        for part in word.split('-') {
-            let token: String = part.chars().filter(|&c| c != '\'').collect();
-            if !token.is_empty() && tokens.last() != Some(&token) {
-                tokens.push(token);
-            }
-        }
-        if tokens.len() > 2 * MAX_PHRASE_WORDS {
-            break;
-        }
-    }
-    strip_filler(&mut tokens);
-    tokens.dedup();
-    tokens
+/// The language code with the lexicon's lifetime.
+fn static_code(language: &Language) -> &'static str {
+    LEXICON
+        .languages
+        .iter()
+        .find(|l| l.code == language.code)
+        .map_or("en", |l| l.code.as_str())
 }
 
-/// Removes filler phrases from the start and the end of `tokens`, repeatedly.
-fn strip_filler(tokens: &mut Vec<String>) {
+/// [`read`] against a given lexicon.
+pub fn read_with(lexicon: &Lexicon, text: &str) -> Reading {
+    let clauses = tokens::clauses(text, lexicon);
+    let mut whole: Vec<String> = Vec::new();
+    for clause in &clauses {
+        for w in clause {
+            if whole.last() != Some(w) {
+                whole.push(w.clone());
+            }
+        }
+    }
+    strip_filler(lexicon, &mut whole);
+    if whole.is_empty() {
+        return Reading::Nothing;
+    }
+
+    // 1. The whole message. Opting out is tried first, so that stopping always wins.
+    if whole.len() <= MAX_PHRASE_WORDS {
+        for l in &lexicon.languages {
+            let lists = [&l.opt_out_whole, &l.opt_out_clause, &l.opt_out_anywhere];
+            if lists.iter().any(|list| is_one_of(&whole, list)) {
+                return recognized(Command::OptOut, l, false);
+            }
+        }
+        for (pick, only_when_opted_out, command) in [
+            (
+                (|l: &Language| &l.opt_in_whole) as fn(&Language) -> &Vec<Phrase>,
+                false,
+                Command::OptIn,
+            ),
+            (|l: &Language| &l.opt_in_if_opted_out, true, Command::OptIn),
+            (|l: &Language| &l.help_whole, false, Command::Help),
+        ] {
+            if let Some(l) = lexicon
+                .languages
+                .iter()
+                .find(|l| is_one_of(&whole, pick(l)))
+            {
+                return recognized(command, l, only_when_opted_out);
+            }
+        }
+    }
+
+    // 2. A clause of its own.
+    for clause in &clauses {
+        let mut clause = clause.clone();
+        strip_filler(lexicon, &mut clause);
+        for l in &lexicon.languages {
+            if is_one_of(&clause, &l.opt_out_clause) || is_one_of(&clause, &l.opt_out_anywhere) {
+                return recognized(Command::OptOut, l, false);
+            }
+        }
+    }
+
+    // 3. A phrase that only means "stop", anywhere, not negated.
+    for clause in &clauses {
+        for l in &lexicon.languages {
+            if find_unnegated(lexicon, clause, &l.opt_out_anywhere).is_some() {
+                return recognized(Command::OptOut, l, false);
+            }
+        }
+    }
+
+    // 4. A STOP-family word in some other use.
+    for clause in &clauses {
+        let clause = without_non_requests(lexicon, clause);
+        for l in &lexicon.languages {
+            if find_unnegated(lexicon, &clause, &l.ambiguous).is_some() {
+                return Reading::MaybeOptOut {
+                    language: static_code(l),
+                };
+            }
+        }
+    }
+    Reading::Nothing
+}
+
+fn is_one_of(words: &[String], phrases: &[Phrase]) -> bool {
+    phrases.iter().any(|p| p.as_slice() == words)
+}
+
+/// Where in `words` one of `phrases` starts, with no negation in the few words before it.
+fn find_unnegated(lexicon: &Lexicon, words: &[String], phrases: &[Phrase]) -> Option<usize> {
+    (0..words.len()).find(|&at| {
+        phrases.iter().any(|p| starts_with(&words[at..], p)) && !negated(lexicon, words, at)
+    })
+}
+
+/// True when a negation ends within [`NEGATION_REACH`] words before `at`.
+fn negated(lexicon: &Lexicon, words: &[String], at: usize) -> bool {
+    let from = at.saturating_sub(NEGATION_REACH);
+    (from..at).any(|i| {
+        lexicon
+            .languages
+            .iter()
+            .flat_map(|l| &l.negations)
+            .any(|n| i + n.len() <= at && starts_with(&words[i..], n))
+    })
+}
+
+/// `words` with every use that never asks to stop ("bus stop", "stop sign") taken out.
+fn without_non_requests(lexicon: &Lexicon, words: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(words.len());
+    let mut i = 0;
+    'words: while i < words.len() {
+        for p in lexicon.languages.iter().flat_map(|l| &l.not_a_request) {
+            if starts_with(&words[i..], p) {
+                i += p.len();
+                out.push(String::new());
+                continue 'words;
+            }
+        }
+        out.push(words[i].clone());
+        i += 1;
+    }
+    out
+}
+
+/// Removes filler from the start and the end of `words`, repeatedly.
+fn strip_filler(lexicon: &Lexicon, words: &mut Vec<String>) {
+    let fillers: Vec<&Phrase> = lexicon.languages.iter().flat_map(|l| &l.filler).collect();
     loop {
-        let leading = FILLER.iter().find_map(|filler| {
-            let n = filler.split(' ').count();
-            (tokens.len() >= n && filler.split(' ').eq(tokens[..n].iter().map(String::as_str)))
-                .then_some(n)
-        });
-        if let Some(n) = leading {
-            tokens.drain(..n);
+        if let Some(f) = fillers.iter().find(|f| starts_with(words, f)) {
+            words.drain(..f.len());
             continue;
         }
-        let trailing = FILLER.iter().find_map(|filler| {
-            let n = filler.split(' ').count();
-            (tokens.len() >= n
-                && filler
-                    .split(' ')
-                    .eq(tokens[tokens.len() - n..].iter().map(String::as_str)))
-            .then_some(n)
-        });
+        let trailing = fillers
+            .iter()
+            .find(|f| words.len() >= f.len() && words[words.len() - f.len()..] == f[..]);
         match trailing {
-            Some(n) => tokens.truncate(tokens.len() - n),
+            Some(f) => words.truncate(words.len() - f.len()),
             None => return,
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn command(text: &str) -> Option<Command> {
-        recognize(text).map(|r| r.command)
-    }
-
-    fn assert_opts_out(texts: &[&str]) {
-        for text in texts {
-            assert_eq!(
-                command(text),
-                Some(Command::OptOut),
-                "{text:?} should opt out"
-            );
-        }
-    }
-
-    fn assert_not_a_command(texts: &[&str]) {
-        for text in texts {
-            assert_eq!(recognize(text), None, "{text:?} should not be a command");
-        }
-    }
-
-    #[test]
-    fn twilio_and_ctia_single_words_opt_out_in_english() {
-        assert_opts_out(&[
-            "STOP",
-            "STOPALL",
-            "UNSUBSCRIBE",
-            "CANCEL",
-            "END",
-            "QUIT",
-            "REVOKE",
-            "OPTOUT",
-            "opt out",
-            "Opt-Out",
-        ]);
-        assert_eq!(
-            recognize("stop"),
-            Some(Recognized {
-                command: Command::OptOut,
-                language: "en",
-                only_when_opted_out: false,
-            })
-        );
-    }
-
-    #[test]
-    fn case_edge_punctuation_spacing_and_emoji_do_not_hide_a_stop() {
-        assert_opts_out(&[
-            "Stop.",
-            " stop!! ",
-            "sToP",
-            "STOP 🛑",
-            "🛑 stop 🛑",
-            "\"stop\"",
-            "stop\n",
-            "stop stop stop",
-            "STOP! STOP!",
-        ]);
-    }
-
-    #[test]
-    fn plain_english_requests_to_stop_opt_out() {
-        assert_opts_out(&[
-            "STOP TEXTING ME please",
-            "Please stop",
-            "please stop texting me",
-            "Stop messaging me!",
-            "stop sending",
-            "Stop sending me messages, thank you",
-            "Remove me",
-            "remove me from your list",
-            "Unsubscribe me",
-            "take me off the list please",
-            "Stop now",
-            "Don't text me",
-            "do not text me!!",
-            "Opt me out.",
-            "STOP ALL",
-        ]);
-    }
-
-    #[test]
-    fn spanish_requests_to_stop_opt_out_in_spanish() {
-        for text in [
-            "ALTO",
-            "Parar",
-            "para",
-            "CANCELAR",
-            "Baja",
-            "detener",
-            "No más",
-            "no mas",
-            "NO MÁS MENSAJES",
-            "No me escriban",
-            "Dejen de escribirme, por favor",
-            "por favor no me escriban",
-            "¡Alto!",
-            "quiero darme de baja",
-            "Para ya",
-        ] {
-            let recognized = recognize(text);
-            assert_eq!(
-                recognized.map(|r| (r.command, r.language)),
-                Some((Command::OptOut, "es")),
-                "{text:?} should opt out in Spanish"
-            );
-        }
-    }
-
-    #[test]
-    fn a_stop_word_inside_a_longer_sentence_is_not_a_command() {
-        assert_not_a_command(&[
-            "the bus stop on 5th is broken",
-            "don't stop the survey",
-            "the end of Main St",
-            "Please don't stop",
-            "stop sign down at Oak & 3rd",
-            "I want to cancel my appointment",
-            "quit smoking program info?",
-            "Where do I start?",
-            "help my neighbor with the pothole",
-            "para la calle 5",
-            "no más baches por favor en mi calle",
-            "stopped",
-            "stops",
-            "nonstop",
-            "Ending soon",
-        ]);
-    }
-
-    #[test]
-    fn empty_filler_only_and_symbol_only_messages_are_not_commands() {
-        assert_not_a_command(&[
-            "",
-            "   ",
-            "!!!",
-            "😜🎉",
-            "please",
-            "thanks",
-            "por favor",
-            "ok",
-            "no",
-            "No thanks",
-        ]);
-    }
-
-    #[test]
-    fn start_unstop_and_subscribe_always_opt_in() {
-        for (text, language) in [
-            ("START", "en"),
-            ("unstop", "en"),
-            ("Subscribe", "en"),
-            ("start please", "en"),
-            ("Opt in", "en"),
-            ("COMENZAR", "es"),
-            ("iniciar", "es"),
-            ("Alta", "es"),
-        ] {
-            assert_eq!(
-                recognize(text),
-                Some(Recognized {
-                    command: Command::OptIn,
-                    language,
-                    only_when_opted_out: false,
-                }),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn yes_and_si_opt_in_only_for_a_number_that_opted_out() {
-        for (text, language) in [
-            ("YES", "en"),
-            ("y", "en"),
-            ("Yes please", "en"),
-            ("Yes!", "en"),
-            ("SI", "es"),
-            ("Sí", "es"),
-            ("¡Sí, por favor!", "es"),
-        ] {
-            assert_eq!(
-                recognize(text),
-                Some(Recognized {
-                    command: Command::OptIn,
-                    language,
-                    only_when_opted_out: true,
-                }),
-                "{text:?}"
-            );
-        }
-        assert_not_a_command(&["yes I visit weekly", "si, cada semana", "yesterday"]);
-    }
-
-    #[test]
-    fn help_and_info_ask_for_help_in_their_language() {
-        for (text, language) in [
-            ("HELP", "en"),
-            ("help?", "en"),
-            ("Info", "en"),
-            ("help me please", "en"),
-            ("AYUDA", "es"),
-            ("¿Ayuda?", "es"),
-            ("ayúdame", "es"),
-        ] {
-            assert_eq!(
-                recognize(text),
-                Some(Recognized {
-                    command: Command::Help,
-                    language,
-                    only_when_opted_out: false,
-                }),
-                "{text:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_message_that_is_too_long_to_be_a_command_is_not_one() {
-        let long = "stop ".repeat(10_000) + "texting me now or else I will call city hall";
-        assert_eq!(recognize(&long), None);
-    }
-
-    #[test]
-    fn every_listed_phrase_is_written_in_the_form_it_is_matched_in() {
-        for list in VOCABULARY {
-            for phrase in list.phrases {
-                let normalized = normalize(phrase).join(" ");
-                assert_eq!(
-                    normalized, *phrase,
-                    "{phrase:?} can never match: write it as {normalized:?}"
-                );
-                assert!(
-                    phrase.split(' ').count() <= MAX_PHRASE_WORDS,
-                    "{phrase:?} is longer than {MAX_PHRASE_WORDS} words"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn no_phrase_is_listed_under_two_commands_or_twice() {
-        let mut seen: Vec<(&str, Command)> = Vec::new();
-        for list in VOCABULARY {
-            for phrase in list.phrases {
-                assert!(
-                    !seen.iter().any(|(p, _)| p == phrase),
-                    "{phrase:?} is listed more than once"
-                );
-                seen.push((phrase, list.command));
-            }
-        }
-    }
-
-    #[test]
-    fn every_phrase_is_recognized_as_its_own_command_and_language() {
-        for list in VOCABULARY {
-            for phrase in list.phrases {
-                let recognized = recognize(phrase);
-                assert_eq!(
-                    recognized,
-                    Some(Recognized {
-                        command: list.command,
-                        language: list.language,
-                        only_when_opted_out: list.only_when_opted_out,
-                    }),
-                    "{phrase:?}"
-                );
-            }
-        }
-    }
-}
+mod tests;
