@@ -755,3 +755,88 @@ fn flows_check_fails_on_a_directory_without_flows() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("no flow files (*.yaml) found"), "{stdout}");
 }
+
+/// The PARKS flow (its `visits` choice made to take "bike", and `interruptible` as given) beside
+/// a poll whose keywords are BIKE and PARKING: the checks of (parks, poll).
+fn parks_beside_a_bike_poll(interruptible: &str) -> (Vec<Diagnostic>, Vec<Diagnostic>) {
+    let parks = parks_with(
+        "      weekly: Weekly\n",
+        "      weekly: { en: Weekly, also: [bike] }\n",
+    )
+    .replace(
+        "keywords: [PARKS]\n",
+        &format!("keywords: [PARKS]\n{interruptible}"),
+    );
+    let poll = "flow: bike-poll
+keywords: [BIKE, Parking]
+steps:
+  - ask: lane
+    type: yes_no
+    text: Should Main St get a bike lane?
+";
+    let (catalog, checks) = Catalog::build(vec![
+        SourceFile {
+            name: "parks.yaml".into(),
+            text: parks,
+        },
+        SourceFile {
+            name: "poll.yaml".into(),
+            text: poll.into(),
+        },
+    ]);
+    assert_eq!(catalog.flows().len(), 2, "both flows load");
+    (checks[0].diagnostics.clone(), checks[1].diagnostics.clone())
+}
+
+#[track_caller]
+fn assert_warning(items: &[Diagnostic], at: &str, message: &str, hint: &str) {
+    let found = items.iter().any(|d| {
+        !d.is_error()
+            && d.to_string().starts_with(&format!("{at}: warning: "))
+            && d.message.contains(message)
+            && d.hint.as_deref().is_some_and(|h| h.contains(hint))
+    });
+    assert!(
+        found,
+        "no warning at {at} saying {message:?} with help {hint:?}; got:\n{}",
+        listing(items)
+    );
+}
+
+#[test]
+fn a_keyword_that_a_choice_of_an_interruptible_flow_takes_is_warned_about_at_the_question() {
+    let (parks, poll) = parks_beside_a_bike_poll("");
+    assert_warning(
+        &parks,
+        "parks.yaml:5:5",
+        "`visits` takes `BIKE` (flow `bike-poll`) as an answer: a resident who texts one while this question waits is answering it",
+        "rename the choice or synonym",
+    );
+    assert_eq!(poll, vec![], "the poll's yes/no question takes no PARKS");
+}
+
+#[test]
+fn every_keyword_is_warned_about_at_a_free_text_question_of_an_interruptible_flow() {
+    let (parks, _) = parks_beside_a_bike_poll("");
+    assert_warning(
+        &parks,
+        "parks.yaml:16:5",
+        "`why-not` takes `BIKE`, `PARKING` (flow `bike-poll`) as an answer",
+        "expected for a question that takes any text",
+    );
+    // A number question takes neither keyword.
+    assert!(
+        parks
+            .iter()
+            .all(|d| !d.to_string().starts_with("parks.yaml:12:5")),
+        "{}",
+        listing(&parks)
+    );
+    assert_eq!(parks.len(), 2, "{}", listing(&parks));
+}
+
+#[test]
+fn a_flow_that_cannot_be_interrupted_gets_no_keyword_warning() {
+    let (parks, _) = parks_beside_a_bike_poll("interruptible: false\n");
+    assert_eq!(parks, vec![], "{}", listing(&parks));
+}

@@ -1,11 +1,12 @@
 //! A set of flows, checked together: ids and keywords must be unique across files.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::compile::compile;
-use super::diagnostics::{Diagnostic, Report};
-use super::model::Flow;
+use super::diagnostics::{Diagnostic, Report, Severity};
+use super::engine::{self, Context, Inbound};
+use super::model::{AnswerKind, Flow, StepKind};
 
 /// One flow file as read from disk.
 #[derive(Debug, Clone)]
@@ -64,42 +65,80 @@ impl Catalog {
         (catalog, checks)
     }
 
-    /// Warns where a choice answer of an interruptible flow is another flow's keyword: a
-    /// resident giving that answer would be moved to the other flow instead.
+    /// Warns where a question of an interruptible flow accepts another flow's keyword (a choice
+    /// label or synonym, a number in range, any text at a free-text question): a resident who
+    /// texts that keyword there is answering, and does not start the other flow.
     fn warn_answer_keywords(&self, checks: &mut [FileCheck]) {
+        let empty = BTreeMap::new();
+        let ctx = Context {
+            // Any moment will do: whether a keyword is accepted does not depend on it.
+            now: jiff::Timestamp::UNIX_EPOCH,
+            today: jiff::civil::date(2026, 6, 1),
+            contact: &empty,
+            entropy: 0,
+        };
         for flow in self.flows.iter().filter(|f| f.interruptible) {
             let Some(check) = checks.iter_mut().find(|c| c.name == flow.source) else {
                 continue;
             };
-            for step in &flow.steps {
-                let super::model::StepKind::Ask(q) = &step.kind else {
+            for (position, step) in flow.steps.iter().enumerate() {
+                let StepKind::Ask(q) = &step.kind else {
                     continue;
                 };
-                let super::model::AnswerKind::Choice(c) = &q.kind else {
-                    continue;
-                };
-                let phrases = c
-                    .labels
-                    .iter()
-                    .flat_map(|t| t.by_language.iter().map(|(_, tpl)| tpl.source()))
-                    .chain(c.keys.iter().cloned());
-                for phrase in phrases {
-                    let word = crate::sms::fold::keyword(&phrase);
-                    if let Some((i, _)) = self.by_keyword.get(&word)
-                        && self.flows[*i].id != flow.id
-                    {
-                        check.diagnostics.push(Diagnostic {
-                            severity: super::diagnostics::Severity::Warning,
-                            file: flow.source.clone(),
-                            pos: step.pos,
-                            message: format!(
-                                "the answer `{phrase}` to `{}` is also the keyword of flow `{}`: a resident replying with it is moved to that flow",
-                                q.id, self.flows[*i].id
-                            ),
-                            hint: Some("rename the choice, change the other flow's keyword, or set `interruptible: false`".into()),
+                let mut session = engine::start(flow, None, &ctx).session;
+                session.position = position;
+                session.pending_location = None;
+                let mut taken: Vec<String> = Vec::new();
+                for other in self.flows.iter().filter(|o| o.id != flow.id) {
+                    let words: Vec<String> = other
+                        .keywords
+                        .iter()
+                        .flat_map(|k| [k.word.clone(), k.spelled.clone()])
+                        .filter(|w| {
+                            let input = Inbound {
+                                text: w,
+                                media: &[],
+                            };
+                            engine::accepts(flow, &session, &input, &ctx)
+                        })
+                        .collect();
+                    let mut words: Vec<String> =
+                        words.into_iter().fold(Vec::new(), |mut seen, w| {
+                            if !seen.contains(&w) {
+                                seen.push(w);
+                            }
+                            seen
                         });
+                    if !words.is_empty() {
+                        let list = words
+                            .drain(..)
+                            .map(|w| format!("`{w}`"))
+                            .collect::<Vec<_>>();
+                        taken.push(format!("{} (flow `{}`)", list.join(", "), other.id));
                     }
                 }
+                if taken.is_empty() {
+                    continue;
+                }
+                let hint = match q.kind {
+                    AnswerKind::Choice(_) | AnswerKind::Language(_) => {
+                        "rename the choice or synonym, or give the other flow another keyword"
+                    }
+                    _ => {
+                        "expected for a question that takes any text: residents can text the keyword once they have answered; otherwise give the other flow a keyword this question does not accept"
+                    }
+                };
+                check.diagnostics.push(Diagnostic {
+                    severity: Severity::Warning,
+                    file: flow.source.clone(),
+                    pos: step.pos,
+                    message: format!(
+                        "`{}` takes {} as an answer: a resident who texts one while this question waits is answering it, and the other flow does not start",
+                        q.id,
+                        taken.join(" and ")
+                    ),
+                    hint: Some(hint.into()),
+                });
             }
         }
     }
@@ -168,6 +207,21 @@ impl Catalog {
         self.by_keyword
             .get(&word)
             .map(|(i, lang)| (&self.flows[*i], lang.as_deref()))
+    }
+
+    /// The flow whose keyword the text is *itself*: spelled as the keyword, give or take case,
+    /// accents and punctuation around it ("Report!", "plan"), not a phrase that only folds into
+    /// one ("Main St" is not `MAINST`, "bike lane!" is not `BIKELANE`). Only such a text may
+    /// interrupt a conversation (see [`super::precedence`]).
+    pub fn exact_keyword(&self, text: &str) -> Option<(&Arc<Flow>, Option<&str>)> {
+        let word = crate::sms::fold::keyword(text);
+        let (i, lang) = self.by_keyword.get(&word)?;
+        let flow = &self.flows[*i];
+        let spelled = crate::sms::fold::spelling(text);
+        flow.keywords
+            .iter()
+            .any(|k| k.word == word && (spelled == k.word || spelled == k.spelled))
+            .then_some((flow, lang.as_deref()))
     }
 
     /// Every flow, in load order.

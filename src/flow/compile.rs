@@ -439,6 +439,7 @@ impl Compiler {
         }
         out.push(Keyword {
             word,
+            spelled: fold::spelling(&k.value),
             language,
             pos: pos(k),
         });

@@ -22,6 +22,8 @@ use serde::Deserialize;
 
 use super::catalog::Catalog;
 use super::engine::{self, Context, Effect, Inbound, Media, Status};
+use super::model::Flow;
+use super::precedence::{self, During};
 use super::raw::S;
 
 /// A file of conversation tests.
@@ -173,6 +175,9 @@ fn run_case(
             transcript,
         };
     };
+    // The flow now talking: another flow's keyword can take over, as it would in the gateway.
+    let mut current: &Flow = flow;
+    let mut interrupted = false;
     for (n, turn) in case.conversation.iter().enumerate() {
         let t = &turn.value;
         transcript.push(("resident", t.resident.clone()));
@@ -202,16 +207,30 @@ fn run_case(
                 ));
                 break;
             }
-            Some(s) => engine::step(
-                flow,
-                s,
-                &Inbound {
+            Some(s) => {
+                let inbound = Inbound {
                     text: &t.resident,
                     media: &t.media,
-                },
-                &ctx,
-            ),
+                };
+                match precedence::during_session(catalog, current, s, &inbound, &ctx) {
+                    During::Session(outcome) => outcome,
+                    During::Interrupt {
+                        flow: other,
+                        language,
+                    } => {
+                        transcript.push((
+                            "gateway",
+                            format!("(the keyword of `{}` ends this conversation)", other.id),
+                        ));
+                        interrupted = true;
+                        current = other;
+                        engine::start(other, language, &ctx)
+                    }
+                }
+            }
         };
+        // Answers and requests of a flow that took over are not this flow's.
+        let own = !interrupted;
         let replies: Vec<String> = outcome.texts().map(str::to_string).collect();
         for r in &replies {
             transcript.push(("gateway", r.clone()));
@@ -251,18 +270,18 @@ fn run_case(
         }
         for e in &outcome.effects {
             match e {
-                Effect::Answer(a) => {
+                Effect::Answer(a) if own => {
                     answers.insert(a.question.clone(), a.value.clone());
                 }
                 Effect::SetContact { field, value } => {
                     contact.insert(field.clone(), value.clone());
                 }
-                Effect::FileRequest(r) => request = Some(r.clone()),
-                Effect::Send { .. } => {}
+                Effect::FileRequest(r) if own => request = Some(r.clone()),
+                Effect::Answer(_) | Effect::FileRequest(_) | Effect::Send { .. } => {}
             }
         }
-        ended = outcome.status == Status::Completed;
-        if !ended {
+        ended = interrupted || outcome.status == Status::Completed;
+        if outcome.status != Status::Completed {
             session = Some(outcome.session);
         }
     }

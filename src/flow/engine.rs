@@ -195,6 +195,22 @@ pub fn step(flow: &Flow, session: Session, input: &Inbound, ctx: &Context) -> Ou
     run.finish(status)
 }
 
+/// Whether the question `session` is waiting on takes `input` as its answer (a SKIP of an
+/// optional question, or a place to read back, included) rather than re-prompting. Changes
+/// nothing: [`step`] does the same reading when the text is given to the session.
+pub fn accepts(flow: &Flow, session: &Session, input: &Inbound, ctx: &Context) -> bool {
+    let Some(StepKind::Ask(q)) = flow.steps.get(session.position).map(|s| &s.kind) else {
+        return false;
+    };
+    let mut run = Run {
+        flow,
+        ctx,
+        session: session.clone(),
+        effects: Vec::new(),
+    };
+    !matches!(run.understand(q, input), Understood::Retry(_))
+}
+
 struct Run<'f, 'c> {
     flow: &'f Flow,
     ctx: &'c Context<'c>,

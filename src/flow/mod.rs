@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod engine;
 pub mod messages;
 pub mod model;
+pub mod precedence;
 pub mod raw;
 pub mod render;
 pub mod template;

@@ -73,6 +73,9 @@ impl Flow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyword {
     pub word: String,
+    /// The keyword as staff spelled it, folded ([`crate::sms::fold::spelling`]): `BIKE LANE`
+    /// for `Bike lane`. A text spelled like this or like `word` is the keyword itself.
+    pub spelled: String,
     /// The language the flow starts in when this keyword is used (None: the contact's own).
     pub language: Option<String>,
     pub pos: Pos,

@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::flows::FlowSet;
 use super::replies::{Replies, Reply};
 use crate::flow::engine::{self, Context, Effect, Inbound, Media, Outcome, Status};
+use crate::flow::precedence::{self, During};
 use crate::sms::vocabulary::{self, Command};
 use crate::store::{ConsentChange, Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
 
@@ -114,8 +115,9 @@ pub fn decide(
         contact: ctx_contact.as_ref().unwrap_or(&empty),
         entropy: input.entropy,
     };
-    let keyword = flows.by_keyword(input.text);
     let mut ended = None;
+    // The flow a text interrupting the conversation starts; decided with the session below.
+    let mut interrupting = None;
 
     if let Some(active) = &snapshot.session {
         let state = &active.state;
@@ -123,22 +125,29 @@ pub fn decide(
         if engine::is_expired(state, input.now) {
             ended = Some(SessionEnd::Expired);
         } else if let Some(flow) = flow {
-            let interrupt = flow.interruptible && keyword.is_some();
-            if !interrupt {
-                let inbound = Inbound {
-                    text: input.text,
-                    media: input.media,
-                };
-                let outcome = engine::step(&flow, state.clone(), &inbound, &ctx);
-                return from_outcome(outcome, false, "session", contact_reset(contact));
+            let inbound = Inbound {
+                text: input.text,
+                media: input.media,
+            };
+            match precedence::during_session(flows.catalog(), &flow, state.clone(), &inbound, &ctx)
+            {
+                During::Session(outcome) => {
+                    return from_outcome(outcome, false, "session", contact_reset(contact));
+                }
+                During::Interrupt { flow, language } => {
+                    interrupting = Some((flow.clone(), language.map(str::to_string)));
+                    ended = Some(SessionEnd::Interrupted);
+                }
             }
-            ended = Some(SessionEnd::Interrupted);
         } else {
             // The flow was removed and its version is gone: the conversation cannot go on.
             ended = Some(SessionEnd::Interrupted);
         }
     }
 
+    // Without a conversation to answer, a phrase that folds into a keyword ("bike lane" for
+    // BIKELANE) starts its flow too.
+    let keyword = interrupting.or_else(|| flows.by_keyword(input.text));
     if let Some((flow, lang)) = keyword {
         let outcome = engine::start(&flow, lang.as_deref().or(contact_lang), &ctx);
         let mut d = from_outcome(outcome, true, "keyword", contact_reset(contact));

@@ -59,6 +59,13 @@ pub fn keyword(text: &str) -> String {
         .collect()
 }
 
+/// A text as a resident spelled it, for telling a keyword typed on its own from a phrase that
+/// only folds into one: folded, upper-cased, inner spaces and punctuation kept ("Report!" →
+/// "REPORT", "Main St" → "MAIN ST", where [`keyword`] gives "MAINST").
+pub fn spelling(text: &str) -> String {
+    fold(text).chars().flat_map(char::to_uppercase).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,5 +103,14 @@ mod tests {
         assert_eq!(keyword(" Parques! "), "PARQUES");
         assert_eq!(keyword("opt-out"), "OPTOUT");
         assert_eq!(keyword("Opt Out"), "OPTOUT");
+    }
+
+    #[test]
+    fn spelling_keeps_inner_spaces_and_punctuation() {
+        assert_eq!(spelling(" Report! "), "REPORT");
+        assert_eq!(spelling("¡Plánea!"), "PLANEA");
+        assert_eq!(spelling("Main St"), "MAIN ST");
+        assert_eq!(spelling("bike lane!"), "BIKE LANE");
+        assert_eq!(spelling("opt-out"), "OPT-OUT");
     }
 }
