@@ -1,6 +1,7 @@
 //! Settings: built-in defaults, then an optional TOML file, then environment variables, then
 //! command-line flags, each overriding the one before.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,14 @@ pub struct Settings {
     pub organization: String,
     /// How residents get human help, named in the HELP reply (`CIVICTEXT_HELP_CONTACT`).
     pub help_contact: String,
+    /// `organization` in other languages, by language code (`[organization_by_language]` in
+    /// the file, `CIVICTEXT_ORGANIZATION_ES` and so on in the environment).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub organization_by_language: BTreeMap<String, String>,
+    /// `help_contact` in other languages, by language code (`[help_contact_by_language]`,
+    /// `CIVICTEXT_HELP_CONTACT_ES`, …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub help_contact_by_language: BTreeMap<String, String>,
     /// IANA time zone of the residents, e.g. `America/Kentucky/Louisville`; default: the
     /// system's (`CIVICTEXT_TIME_ZONE`).
     pub time_zone: Option<String>,
@@ -51,7 +60,9 @@ impl Default for Settings {
             twilio_auth_token: None,
             twilio_account_sid: None,
             organization: "civictext".into(),
-            help_contact: "call 311".into(),
+            help_contact: crate::gateway::replies::DEFAULT_HELP_CONTACT.into(),
+            organization_by_language: BTreeMap::new(),
+            help_contact_by_language: BTreeMap::new(),
             time_zone: None,
             reload_interval: 2,
             log_format: "text".into(),
@@ -111,6 +122,14 @@ impl Settings {
                 "reload_interval",
                 "log_format",
             ]))
+            .merge(per_language_env(
+                "CIVICTEXT_ORGANIZATION_",
+                "organization_by_language",
+            ))
+            .merge(per_language_env(
+                "CIVICTEXT_HELP_CONTACT_",
+                "help_contact_by_language",
+            ))
             .merge(Env::raw().only(&["database_url", "twilio_auth_token", "twilio_account_sid"]))
             .merge(Serialized::defaults(flags))
             .extract()
@@ -194,6 +213,15 @@ impl Settings {
     }
 }
 
+/// `PREFIX<LANG>=text` variables (`CIVICTEXT_HELP_CONTACT_ES`) as entries of the table `key`,
+/// by lower-case language code.
+fn per_language_env(prefix: &'static str, key: &'static str) -> Env {
+    Env::prefixed(prefix)
+        .filter(|lang| !lang.as_str().is_empty())
+        .map(move |lang| format!("{key}.{}", lang.as_str().replace('_', "-")).into())
+        .lowercase(true)
+}
+
 fn toml_lines(s: &Settings) -> String {
     let value = serde_json::to_value(s).expect("settings serialise");
     let mut out = String::new();
@@ -201,6 +229,14 @@ fn toml_lines(s: &Settings) -> String {
         for (k, v) in map {
             match v {
                 serde_json::Value::Null => out.push_str(&format!("# {k} = (not set)\n")),
+                // A per-language table as an inline TOML table: `{ es = "llame al 311" }`.
+                serde_json::Value::Object(table) => {
+                    let entries: Vec<String> = table
+                        .iter()
+                        .map(|(lang, text)| format!("{lang:?} = {text}"))
+                        .collect();
+                    out.push_str(&format!("{k} = {{ {} }}\n", entries.join(", ")));
+                }
                 v => out.push_str(&format!("{k} = {v}\n")),
             }
         }

@@ -75,7 +75,18 @@ impl Application {
         let replies = Replies {
             organization: settings.organization.clone(),
             help_contact: settings.help_contact.clone(),
+            organization_by_language: settings.organization_by_language.clone(),
+            help_contact_by_language: settings.help_contact_by_language.clone(),
         };
+        if replies.help_contact != crate::gateway::replies::DEFAULT_HELP_CONTACT
+            && !replies.help_contact_by_language.contains_key("es")
+        {
+            tracing::warn!(
+                help_contact = %replies.help_contact,
+                "help_contact has no Spanish text: Spanish HELP replies will quote it as written; \
+                 set help_contact_by_language.es (CIVICTEXT_HELP_CONTACT_ES)"
+            );
+        }
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(loaded.errors);
         let reload = tokio::spawn(reload::watch(

@@ -221,6 +221,8 @@ pub async fn spawn_app_on(flows: &Path, tweak: impl FnOnce(&mut Settings)) -> Te
         twilio_account_sid: None,
         organization: "City of Testville".into(),
         help_contact: "call 311".into(),
+        organization_by_language: Default::default(),
+        help_contact_by_language: Default::default(),
         time_zone: Some("America/Kentucky/Louisville".into()),
         reload_interval: 1,
         log_format: "text".into(),
