@@ -691,6 +691,52 @@ fn flows_check_passes_on_the_shipped_flows() {
 }
 
 #[test]
+fn the_cost_table_marks_a_question_s_retry_text_as_such() {
+    let out = binary()
+        .args(["flows", "check"])
+        .arg(shipped_flows_dir())
+        .output()
+        .expect("run civictext");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let table: Vec<&str> = stdout
+        .split("Message cost for `youth-survey`")
+        .nth(1)
+        .expect("a youth-survey cost table")
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    // The ZIP question (line 28 of the flow) has its text and its retry text, in two languages.
+    let zip_rows: Vec<&str> = table
+        .iter()
+        .copied()
+        .filter(|l| l.trim_start().starts_with("28 "))
+        .collect();
+    assert_eq!(zip_rows.len(), 4, "{table:#?}");
+    let retries: Vec<&str> = zip_rows
+        .iter()
+        .copied()
+        .filter(|l| l.contains("retry text"))
+        .collect();
+    assert_eq!(retries.len(), 2, "{zip_rows:#?}");
+    assert!(retries.iter().any(|l| l.contains(" en ")), "{retries:#?}");
+    assert!(
+        retries
+            .iter()
+            .any(|l| l.contains(" es ") && l.contains("retry text; UCS-2 because of")),
+        "{retries:#?}"
+    );
+    // Questions and messages are not marked.
+    assert!(
+        table
+            .iter()
+            .filter(|l| l.contains("retry text"))
+            .all(|l| l.trim_start().starts_with("28 ")),
+        "{table:#?}"
+    );
+}
+
+#[test]
 fn flows_check_fails_on_a_broken_copy_of_a_shipped_flow_and_prints_file_line_and_column() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut shipped = 0;

@@ -2,6 +2,7 @@
 //! measured in the same run on the same load: `hello` (the HTTP ceiling: a fixed reply) and
 //! `naive` (one transaction per text with the database driver's defaults).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -126,8 +127,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for backend in backends {
         lines.push(runtime.block_on(bench_backend(&args, backend))?);
     }
+    let mut out = std::io::stdout().lock();
     for line in lines {
-        println!("{line}");
+        writeln!(out, "{line}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

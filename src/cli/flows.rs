@@ -1,10 +1,11 @@
 //! `civictext flows check` and `civictext flows test`.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
 use crate::flow::Severity;
-use crate::flow::compile::step_texts;
+use crate::flow::compile::{StepText, step_texts_with_role};
 use crate::flow::conversation_test;
 use crate::flows_dir;
 use crate::sms::segments::{self, Encoding};
@@ -12,6 +13,8 @@ use crate::sms::segments::{self, Encoding};
 /// Prints every diagnostic and (optionally) the cost table; fails when any flow has errors.
 pub fn check(dir: &Path, costs: bool) -> anyhow::Result<ExitCode> {
     let (catalog, checks) = flows_dir::load(dir)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let mut errors = 0;
     let mut warnings = 0;
     for file in &checks {
@@ -20,20 +23,21 @@ pub fn check(dir: &Path, costs: bool) -> anyhow::Result<ExitCode> {
                 Severity::Error => errors += 1,
                 Severity::Warning => warnings += 1,
             }
-            println!("{}\n", d.render(Some(&file.text)));
+            writeln!(out, "{}\n", d.render(Some(&file.text)))?;
         }
     }
     if costs {
-        print_costs(&catalog);
+        print_costs(&mut out, &catalog)?;
     }
-    println!(
+    writeln!(
+        out,
         "{} flow file(s) checked in {}: {} loaded, {errors} error(s), {warnings} warning(s)",
         checks.len(),
         dir.display(),
         catalog.flows().len()
-    );
+    )?;
     if checks.is_empty() {
-        println!("no flow files (*.yaml) found in {}", dir.display());
+        writeln!(out, "no flow files (*.yaml) found in {}", dir.display())?;
         return Ok(ExitCode::FAILURE);
     }
     Ok(if errors > 0 {
@@ -43,17 +47,29 @@ pub fn check(dir: &Path, costs: bool) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_costs(catalog: &crate::flow::catalog::Catalog) {
+fn print_costs(
+    out: &mut impl Write,
+    catalog: &crate::flow::catalog::Catalog,
+) -> std::io::Result<()> {
     for flow in catalog.flows() {
-        println!("Message cost for `{}` ({}):", flow.id, flow.source);
-        println!(
+        writeln!(out, "Message cost for `{}` ({}):", flow.id, flow.source)?;
+        writeln!(
+            out,
             "  {:<6} {:<5} {:<6} {:>5} {:>8}  note",
             "line", "lang", "enc", "chars", "segments"
-        );
+        )?;
         for step in &flow.steps {
-            for (lang, text) in step_texts(step) {
+            for StepText {
+                language: lang,
+                text,
+                retry,
+            } in step_texts_with_role(step)
+            {
                 let c = segments::count(&text);
                 let mut note = String::new();
+                if retry {
+                    note.push_str("retry text");
+                }
                 if c.encoding == Encoding::Ucs2 {
                     let shown: Vec<String> = c
                         .non_gsm
@@ -61,7 +77,10 @@ fn print_costs(catalog: &crate::flow::catalog::Catalog) {
                         .take(5)
                         .map(|ch| format!("{ch:?} U+{:04X}", *ch as u32))
                         .collect();
-                    note = format!("UCS-2 because of {}", shown.join(", "));
+                    if !note.is_empty() {
+                        note.push_str("; ");
+                    }
+                    note.push_str(&format!("UCS-2 because of {}", shown.join(", ")));
                 }
                 if text.contains("{{") {
                     if !note.is_empty() {
@@ -69,28 +88,32 @@ fn print_costs(catalog: &crate::flow::catalog::Catalog) {
                     }
                     note.push_str("plus inserted values");
                 }
-                println!(
+                writeln!(
+                    out,
                     "  {:<6} {:<5} {:<6} {:>5} {:>8}  {note}",
                     step.pos.line,
                     lang,
                     c.encoding.as_str(),
                     c.characters,
                     c.segments
-                );
+                )?;
             }
         }
-        println!();
+        writeln!(out)?;
     }
+    Ok(())
 }
 
 /// Runs every `*.test.yaml` in `dir`; fails when any case fails or a file cannot be read.
 pub fn test(dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
     let (catalog, checks) = flows_dir::load(dir)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let mut broken = 0;
     for file in &checks {
         for d in file.diagnostics.iter().filter(|d| d.is_error()) {
             broken += 1;
-            println!("{}\n", d.render(Some(&file.text)));
+            writeln!(out, "{}\n", d.render(Some(&file.text)))?;
         }
     }
     let mut passed = 0;
@@ -100,43 +123,45 @@ pub fn test(dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
         let file = match conversation_test::parse(text) {
             Ok(f) => f,
             Err((line, col, msg)) => {
-                println!("{name}:{line}:{col}: error: {msg}");
+                writeln!(out, "{name}:{line}:{col}: error: {msg}")?;
                 failed += 1;
                 continue;
             }
         };
         for case in conversation_test::run(&catalog, &file) {
             let ok = case.failures.is_empty();
-            println!(
+            writeln!(
+                out,
                 "{} {name}:{} {}",
                 if ok { "PASS" } else { "FAIL" },
                 case.line,
                 case.name
-            );
+            )?;
             if ok {
                 passed += 1;
             } else {
                 failed += 1;
                 for f in &case.failures {
-                    println!("    - {f}");
+                    writeln!(out, "    - {f}")?;
                 }
             }
             if verbose || !ok {
                 for (who, text) in &case.transcript {
                     let arrow = if *who == "resident" { ">" } else { "<" };
                     for (i, line) in text.lines().enumerate() {
-                        println!("      {} {line}", if i == 0 { arrow } else { " " });
+                        writeln!(out, "      {} {line}", if i == 0 { arrow } else { " " })?;
                     }
                 }
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    writeln!(out, "{passed} passed, {failed} failed")?;
     if tests.is_empty() {
-        println!(
+        writeln!(
+            out,
             "no conversation tests (*.test.yaml) found in {}",
             dir.display()
-        );
+        )?;
         return Ok(ExitCode::FAILURE);
     }
     Ok(if failed > 0 || broken > 0 {

@@ -108,9 +108,24 @@ pub fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `civictext flows check | head`: the reader has gone, so there is no one left to tell.
+        // Exit as a process killed by SIGPIPE reports itself (128 + 13), quietly.
+        Err(e) if is_closed_pipe(&e) => ExitCode::from(141),
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// True when `e` comes from writing to a pipe whose reader has closed it.
+fn is_closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<csv::Error>()
+                .is_some_and(|c| matches!(c.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::BrokenPipe))
+    })
 }

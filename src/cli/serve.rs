@@ -43,7 +43,9 @@ pub fn serve(flags: &Overrides) -> anyhow::Result<ExitCode> {
 /// Prints the effective settings with secrets hidden.
 pub fn config(flags: &Overrides) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(flags)?;
-    print!("{}", settings.redacted());
+    let mut out = std::io::stdout().lock();
+    out.write_all(settings.redacted().as_bytes())?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1371,23 +1371,46 @@ impl Compiler {
 /// Every text a step can send, per language, as written (placeholders left in), questions
 /// rendered with their choices.
 pub fn step_texts(step: &Step) -> Vec<(String, String)> {
+    step_texts_with_role(step)
+        .into_iter()
+        .map(|t| (t.language, t.text))
+        .collect()
+}
+
+/// One text a step can send, for the cost table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepText {
+    pub language: String,
+    pub text: String,
+    /// A question's `retry:` text (sent only after an answer that was not understood).
+    pub retry: bool,
+}
+
+/// Like [`step_texts`], saying which texts are a question's retry text.
+pub fn step_texts_with_role(step: &Step) -> Vec<StepText> {
     let mut out = Vec::new();
-    let mut add = |t: &Text| {
+    let add = |t: &Text, retry: bool, out: &mut Vec<StepText>| {
         for (l, tpl) in &t.by_language {
-            out.push((l.clone(), tpl.source()));
+            out.push(StepText {
+                language: l.clone(),
+                text: tpl.source(),
+                retry,
+            });
         }
     };
     match &step.kind {
-        StepKind::Say(t) | StepKind::End(Some(t)) => add(t),
+        StepKind::Say(t) | StepKind::End(Some(t)) => add(t, false, &mut out),
         StepKind::Ask(q) => {
             for (l, _) in &q.text.by_language {
                 let lookup = |v: &Var| Some(v.to_string());
-                out.push((l.clone(), render::question(q, l, lookup)));
+                out.push(StepText {
+                    language: l.clone(),
+                    text: render::question(q, l, lookup),
+                    retry: false,
+                });
             }
             if let Some(r) = &q.retry {
-                for (l, tpl) in &r.by_language {
-                    out.push((l.clone(), tpl.source()));
-                }
+                add(r, true, &mut out);
             }
         }
         _ => {}
