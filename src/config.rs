@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
 use figment::Figment;
+use figment::Source;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
@@ -95,23 +96,83 @@ pub struct Overrides {
     pub public_url: Option<String>,
 }
 
-impl Settings {
-    /// Merges defaults, the config file, the environment and `flags`.
-    pub fn load(flags: &Overrides) -> anyhow::Result<Settings> {
-        let file = flags
-            .config
-            .clone()
-            .or_else(|| std::env::var_os("CIVICTEXT_CONFIG").map(PathBuf::from));
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
-        match &file {
-            Some(path) if !path.exists() => bail!("config file {} does not exist", path.display()),
-            Some(path) => figment = figment.merge(Toml::file_exact(path)),
-            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
-                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE))
-            }
-            None => {}
+/// A setting whose value cannot work: the key it is set under and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Invalid {
+    /// The setting's file key (`time_zone`), to say where the value came from.
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> Result<(), Invalid> {
+    Err(Invalid {
+        key,
+        message: message.into(),
+    })
+}
+
+/// The configuration file `flags` and the environment select: `--config`, then
+/// `CIVICTEXT_CONFIG`, then `./civictext.toml` when it exists; None when there is none.
+pub fn config_file(flags: &Overrides) -> anyhow::Result<Option<PathBuf>> {
+    let named = flags
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("CIVICTEXT_CONFIG").map(PathBuf::from));
+    match named {
+        Some(path) if !path.exists() => bail!("config file {} does not exist", path.display()),
+        Some(path) => Ok(Some(path)),
+        None if Path::new(DEFAULT_CONFIG_FILE).exists() => Ok(Some(DEFAULT_CONFIG_FILE.into())),
+        None => Ok(None),
+    }
+}
+
+/// Where the value of `key` came from, for an error message: the file, the environment
+/// variable or the flag.
+fn source_of(figment: &Figment, flags: &Overrides, key: &str) -> Option<String> {
+    let flag_set = match key {
+        "bind" => flags.bind.is_some(),
+        "database_url" => flags.database_url.is_some(),
+        "flows" => flags.flows.is_some(),
+        "public_url" => flags.public_url.is_some(),
+        _ => false,
+    };
+    if flag_set {
+        return Some(format!("given with --{}", key.replace('_', "-")));
+    }
+    let md = figment.find_metadata(key)?;
+    match &md.source {
+        Some(Source::File(path)) => Some(format!("set as `{key}` in {}", path.display())),
+        _ if md.name.contains("environment") => {
+            Some(format!("set by the environment variable {}", env_var(key)))
         }
-        let settings: Settings = figment
+        _ => None,
+    }
+}
+
+/// Settings read from an environment variable without the `CIVICTEXT_` prefix (the names
+/// their own tools use).
+const UNPREFIXED: [&str; 3] = ["database_url", "twilio_auth_token", "twilio_account_sid"];
+
+/// The environment variable that sets `key`.
+fn env_var(key: &str) -> String {
+    if UNPREFIXED.contains(&key) {
+        key.to_uppercase()
+    } else {
+        format!("CIVICTEXT_{}", key.to_uppercase())
+    }
+}
+
+impl Settings {
+    /// Merges defaults, the config file, the environment and `flags`, and validates the
+    /// result; an error names where the bad value came from.
+    pub fn load(flags: &Overrides) -> anyhow::Result<Settings> {
+        let file = config_file(flags)?;
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment
             .merge(Env::prefixed("CIVICTEXT_").only(&[
                 "bind",
                 "flows",
@@ -130,11 +191,9 @@ impl Settings {
                 "CIVICTEXT_HELP_CONTACT_",
                 "help_contact_by_language",
             ))
-            .merge(Env::raw().only(&["database_url", "twilio_auth_token", "twilio_account_sid"]))
-            .merge(Serialized::defaults(flags))
-            .extract()
-            .context("invalid configuration")?;
-        let mut settings = settings;
+            .merge(Env::raw().only(&UNPREFIXED))
+            .merge(Serialized::defaults(flags));
+        let mut settings: Settings = figment.extract().context("invalid configuration")?;
         // `TWILIO_AUTH_TOKEN=` in an env file means "not set", never "sign with an empty key".
         for value in [
             &mut settings.twilio_auth_token,
@@ -146,43 +205,99 @@ impl Settings {
                 *value = None;
             }
         }
-        settings.validate()?;
+        if let Err(bad) = settings.check() {
+            match source_of(&figment, flags, bad.key) {
+                Some(source) => bail!("invalid configuration: {bad} ({source})"),
+                None => bail!("invalid configuration: {bad}"),
+            }
+        }
         Ok(settings)
     }
 
     /// Refuses settings that would be unsafe or cannot work.
     pub fn validate(&self) -> anyhow::Result<()> {
+        Ok(self.check()?)
+    }
+
+    /// Like [`Settings::validate`], naming the setting at fault.
+    pub fn check(&self) -> Result<(), Invalid> {
         if self
             .twilio_auth_token
             .as_deref()
             .is_some_and(|t| t.trim().is_empty())
         {
-            bail!("TWILIO_AUTH_TOKEN is empty: set the account's auth token, or leave it unset");
+            invalid(
+                "twilio_auth_token",
+                "TWILIO_AUTH_TOKEN is empty: set the account's auth token, or leave it unset",
+            )?;
         }
-        if let Some(url) = &self.public_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            bail!("CIVICTEXT_PUBLIC_URL must start with https:// (got {url:?})");
+        if let Some(url) = &self.public_url {
+            check_public_url(url)?;
         }
         match (&self.twilio_auth_token, &self.public_url) {
-            (Some(_), None) => bail!(
+            (Some(_), None) => invalid(
+                "twilio_auth_token",
                 "TWILIO_AUTH_TOKEN is set but CIVICTEXT_PUBLIC_URL is not: signatures are checked \
-                 against the public URL Twilio calls, e.g. https://sms.example.gov"
-            ),
-            (None, _) if !self.bind.ip().is_loopback() => bail!(
-                "refusing to listen on {} without TWILIO_AUTH_TOKEN: anyone could post fake texts. \
-                 Set TWILIO_AUTH_TOKEN (and CIVICTEXT_PUBLIC_URL), or bind to 127.0.0.1",
-                self.bind
-            ),
+                 against the public URL Twilio calls, e.g. https://sms.example.gov",
+            )?,
+            (None, _) if !self.bind.ip().is_loopback() => invalid(
+                "bind",
+                format!(
+                    "refusing to listen on {} without TWILIO_AUTH_TOKEN: anyone could post fake \
+                     texts. Set TWILIO_AUTH_TOKEN (and CIVICTEXT_PUBLIC_URL), or bind to 127.0.0.1",
+                    self.bind
+                ),
+            )?,
             _ => {}
         }
+        if let Some(name) = &self.time_zone
+            && jiff::tz::TimeZone::get(name).is_err()
+        {
+            invalid(
+                "time_zone",
+                format!(
+                    "unknown time zone {name:?}: use an IANA zone name such as \
+                     America/Kentucky/Louisville or America/New_York"
+                ),
+            )?;
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
-            bail!("CIVICTEXT_LOG_FORMAT must be `text` or `json`");
+            invalid(
+                "log_format",
+                format!(
+                    "log format must be `text` or `json` (got {:?})",
+                    self.log_format
+                ),
+            )?;
         }
         if self.reload_interval == 0 {
-            bail!("CIVICTEXT_RELOAD_INTERVAL must be at least 1 second");
+            invalid(
+                "reload_interval",
+                "the reload interval must be at least 1 second",
+            )?;
         }
         Ok(())
+    }
+
+    /// Checks that the flows directory exists, before anything is created: a gateway started in
+    /// the wrong directory should say how to point at the flows, not leave a database behind.
+    pub fn check_flows_dir(&self) -> anyhow::Result<()> {
+        if self.flows.is_dir() {
+            return Ok(());
+        }
+        let shown = if self.flows.is_relative() {
+            match std::env::current_dir() {
+                Ok(cwd) => format!("{} (in {})", self.flows.display(), cwd.display()),
+                Err(_) => self.flows.display().to_string(),
+            }
+        } else {
+            self.flows.display().to_string()
+        };
+        bail!(
+            "flows directory {shown} not found. Run `civictext init` to create a working \
+             starter here, or point at your flows with --flows DIR, the environment variable \
+             CIVICTEXT_FLOWS=DIR, or `flows = \"DIR\"` in civictext.toml"
+        )
     }
 
     /// The settings as TOML with secrets replaced, for `civictext config`.
@@ -220,6 +335,41 @@ fn per_language_env(prefix: &'static str, key: &'static str) -> Env {
         .filter(|lang| !lang.as_str().is_empty())
         .map(move |lang| format!("{key}.{}", lang.as_str().replace('_', "-")).into())
         .lowercase(true)
+}
+
+/// A public URL Twilio can call: `https://` (or `http://`) and a host, no query or fragment.
+fn check_public_url(url: &str) -> Result<(), Invalid> {
+    let hint = "the public URL is the address Twilio calls, e.g. https://sms.example.gov";
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            return invalid(
+                "public_url",
+                format!("public URL {url:?} is not a URL ({e}): {hint}"),
+            );
+        }
+    };
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return invalid(
+            "public_url",
+            format!("public URL {url:?} must start with https://: {hint}"),
+        );
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return invalid(
+            "public_url",
+            format!("public URL {url:?} has no host: {hint}"),
+        );
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() || !parsed.username().is_empty() {
+        return invalid(
+            "public_url",
+            format!(
+                "public URL {url:?} must be a plain base URL, without user, query or fragment: {hint}"
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn toml_lines(s: &Settings) -> String {
@@ -292,6 +442,47 @@ mod tests {
             ..Settings::default()
         };
         assert!(s.validate().unwrap_err().to_string().contains("empty"));
+    }
+
+    #[test]
+    fn a_public_url_without_a_host_is_refused() {
+        for url in [
+            "https://",
+            "https://?x=1",
+            "sms.example.gov",
+            "ftp://sms.example.gov",
+            "https://sms.example.gov/?x=1",
+        ] {
+            let s = Settings {
+                public_url: Some(url.into()),
+                ..Settings::default()
+            };
+            let err = s.check().unwrap_err();
+            assert_eq!(err.key, "public_url", "{url}: {err}");
+        }
+        for url in [
+            "https://sms.example.gov",
+            "https://sms.example.gov/",
+            "http://127.0.0.1:8080",
+            "https://example.gov/civictext",
+        ] {
+            let s = Settings {
+                public_url: Some(url.into()),
+                ..Settings::default()
+            };
+            assert!(s.check().is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_refused() {
+        let s = Settings {
+            time_zone: Some("America/Louisvile".into()),
+            ..Settings::default()
+        };
+        let err = s.check().unwrap_err();
+        assert_eq!(err.key, "time_zone");
+        assert!(err.message.contains("IANA"), "{err}");
     }
 
     #[test]

@@ -27,6 +27,7 @@ impl Application {
     /// Connects the database, loads the flows and binds the listener.
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
         settings.validate()?;
+        settings.check_flows_dir()?;
         let store = Store::connect(&settings.database_url)
             .await
             .with_context(|| {

@@ -251,3 +251,38 @@ async fn a_nul_character_in_an_answer_is_stored_visibly_and_never_fails_the_text
         .await;
     assert_eq!(raw, "weekly\u{FFFD}");
 }
+
+#[tokio::test]
+async fn a_sender_that_is_not_a_phone_number_is_a_bad_request_and_stores_nothing() {
+    let app = spawn_app().await;
+    // `-d From=+15025550123` with curl: the unencoded `+` arrives as a space.
+    let unencoded = format!(
+        "From=+15025550123&To=%2B15025550000&MessageSid={}&Body=PARKS",
+        new_sid()
+    );
+    let params = civictext::channel::twilio::inbound::parse_form(unencoded.as_bytes()).unwrap();
+    let (status, body) = app
+        .post_raw(SMS_PATH, FORM, unencoded.into_bytes(), Some(&sign(&params)))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("From") && body.contains("%2B"), "{body}");
+    for bad in [
+        "Resident",
+        "+1 502 555 0013",
+        "502-555-0013",
+        "+15025550013<x>",
+    ] {
+        let mut params = sms_params(bad, "PARKS", &new_sid());
+        params.retain(|(k, v)| k != "From" || v == bad);
+        let (status, body) = app.post_signed(&params).await;
+        assert_eq!(status, 400, "From={bad:?}: {body}");
+    }
+    let mut to = sms_params(&phone(13), "PARKS", &new_sid());
+    for (k, v) in &mut to {
+        if k == "To" {
+            *v = " 15025550000".into();
+        }
+    }
+    assert_eq!(app.post_signed(&to).await.0, 400, "a To with a space");
+    app.assert_nothing_stored().await;
+}

@@ -184,3 +184,21 @@ async fn a_public_url_written_with_a_trailing_slash_still_verifies_twilios_signa
     let (status, twiml) = app.text(&phone(10), "PARKS").await;
     assert_eq!(status, 200, "{twiml}");
 }
+
+#[tokio::test]
+async fn a_signed_text_without_an_account_sid_is_refused_when_the_account_is_configured() {
+    let account = "AC00000000000000000000000000000000";
+    let app = spawn_app_with(|s| s.twilio_account_sid = Some(account.into())).await;
+    let mut params = sms_params(&phone(40), "PARKS", &new_sid());
+    params.retain(|(k, _)| k != "AccountSid");
+    let (status, body) = app.post_signed(&params).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("AccountSid"), "{body}");
+    let mut empty = sms_params(&phone(40), "PARKS", &new_sid());
+    empty.retain(|(k, _)| k != "AccountSid");
+    empty.push(("AccountSid".into(), String::new()));
+    assert_eq!(app.post_signed(&empty).await.0, 403, "an empty AccountSid");
+    app.assert_nothing_stored().await;
+    // The configured account's own texts still go through.
+    assert_eq!(app.text(&phone(40), "PARKS").await.0, 200);
+}

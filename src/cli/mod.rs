@@ -2,6 +2,7 @@
 
 mod bench;
 mod flows;
+mod init;
 mod serve;
 mod simulate;
 
@@ -23,8 +24,15 @@ pub enum Command {
     /// Run the gateway: Twilio webhooks in, replies out. Needs no configuration to try it:
     /// SQLite file civictext.db, flows from conversation-flows/, 127.0.0.1:8080.
     Serve(crate::config::Overrides),
-    /// Print the effective configuration (secrets hidden).
+    /// Print the effective configuration (secrets hidden), after checking it as `serve` does.
     Config(crate::config::Overrides),
+    /// Create a working starter in DIR (default: here): the example flows with their tests, a
+    /// commented civictext.toml and a .gitignore for the database. Never overwrites a file.
+    Init {
+        /// The directory to set up (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
     /// Export a flow's sessions and answers, one row per session.
     Export {
         /// The flow's id.
@@ -93,6 +101,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(flags) => serve::serve(&flags),
         Command::Config(flags) => serve::config(&flags),
+        Command::Init { dir } => init::run(&dir),
         Command::Export {
             flow,
             format,

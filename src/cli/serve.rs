@@ -13,8 +13,10 @@ use crate::store::{ExportSession, Store};
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colour codes are for people at a terminal; in a file or journal they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -27,6 +29,13 @@ fn init_logging(format: &str) {
 pub fn serve(flags: &Overrides) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(flags)?;
     init_logging(&settings.log_format);
+    match crate::config::config_file(flags)? {
+        Some(file) => tracing::info!(file = %file.display(), "configuration file loaded"),
+        None => tracing::info!(
+            "no configuration file (--config, CIVICTEXT_CONFIG or ./{}): built-in defaults and the environment",
+            crate::config::DEFAULT_CONFIG_FILE
+        ),
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let app = Application::build(&settings).await?;
@@ -43,9 +52,15 @@ pub fn serve(flags: &Overrides) -> anyhow::Result<ExitCode> {
 /// Prints the effective settings with secrets hidden.
 pub fn config(flags: &Overrides) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(flags)?;
+    let mut shown = match crate::config::config_file(flags)? {
+        Some(file) => format!("# configuration file: {}\n", file.display()),
+        None => "# no configuration file: built-in defaults and the environment\n".to_string(),
+    };
+    shown.push_str(&settings.redacted());
     let mut out = std::io::stdout().lock();
-    out.write_all(settings.redacted().as_bytes())?;
+    out.write_all(shown.as_bytes())?;
     out.flush()?;
+    settings.check_flows_dir()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -70,11 +70,13 @@ pub async fn sms(
     }
     let msg = inbound::InboundMessage::from_params(params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let (Some(expected), Some(got)) = (&state.webhook.account_sid, &msg.account_sid)
-        && expected != got
+    // With an account configured, a webhook that does not name it (missing AccountSid
+    // included) is not from that account.
+    if let Some(expected) = &state.webhook.account_sid
+        && msg.account_sid.as_ref() != Some(expected)
     {
         return Err(ApiError::Forbidden(
-            "AccountSid does not match this gateway's account",
+            "AccountSid is missing or does not match this gateway's account",
         ));
     }
     let text = InboundText {

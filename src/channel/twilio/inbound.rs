@@ -29,6 +29,17 @@ pub enum InboundError {
     /// A parameter that must appear once appears more than once.
     #[error("repeated {0} parameter")]
     Repeated(String),
+    /// `From` or `To` is not a phone number, short code or channel address.
+    #[error(
+        "{name} is not a phone number or short code: {value:?} (a `+` sent unencoded in a form \
+         body arrives as a space: encode it as %2B)"
+    )]
+    InvalidAddress {
+        /// `From` or `To`.
+        name: &'static str,
+        /// The value received.
+        value: String,
+    },
     /// `NumMedia` is not a non-negative integer.
     #[error("NumMedia is not a count: {0:?}")]
     InvalidNumMedia(String),
@@ -147,8 +158,8 @@ impl InboundMessage {
             .transpose()?
             .ok_or(InboundError::Missing("MessageSid"))?;
         let message_sid = non_empty(message_sid, "MessageSid")?.to_owned();
-        let from = required(&params, "From")?.to_owned();
-        let to = required(&params, "To")?.to_owned();
+        let from = address(&params, "From")?;
+        let to = address(&params, "To")?;
         let body = single(&params, "Body")?.unwrap_or_default().to_owned();
         let account_sid = single(&params, "AccountSid")?.map(str::to_owned);
         let media = media(&params)?;
@@ -175,6 +186,40 @@ impl InboundMessage {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A required address parameter, which must be [`is_address`].
+fn address(params: &[(String, String)], name: &'static str) -> Result<String, InboundError> {
+    let value = required(params, name)?;
+    if is_address(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(InboundError::InvalidAddress {
+            name,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// True for the addresses Twilio writes in `From` and `To`: an E.164 number (`+` and up to 15
+/// digits), a short code or national number (3 to 15 digits), either optionally behind a
+/// channel prefix such as `whatsapp:`. Anything else (a number whose `+` became a space, a
+/// name, stray characters) would be stored as a resident who can never be texted back.
+pub fn is_address(value: &str) -> bool {
+    let number = match value.split_once(':') {
+        Some((channel, rest))
+            if !channel.is_empty() && channel.bytes().all(|b| b.is_ascii_lowercase()) =>
+        {
+            rest
+        }
+        Some(_) => return false,
+        None => value,
+    };
+    let (digits, min) = match number.strip_prefix('+') {
+        Some(digits) => (digits, 2),
+        None => (number, 3),
+    };
+    (min..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn media(params: &[(String, String)]) -> Result<Vec<Media>, InboundError> {
@@ -359,6 +404,56 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err, InboundError::Empty("MessageSid"));
+    }
+
+    #[test]
+    fn an_address_that_is_not_a_number_is_refused_and_named() {
+        for bad in [
+            " 15025550123",
+            "+1 502 555 0123",
+            "Alice",
+            "+",
+            "+1502555012345678",
+            "12",
+            "whatsapp:",
+            "WhatsApp:+15025550123",
+            "+15025550123\n",
+        ] {
+            let err = InboundMessage::from_params(pairs(&[
+                ("MessageSid", "SM1"),
+                ("From", bad),
+                ("To", "+15005550006"),
+            ]))
+            .unwrap_err();
+            assert_eq!(
+                err,
+                InboundError::InvalidAddress {
+                    name: "From",
+                    value: bad.into()
+                },
+                "{bad:?}"
+            );
+            assert!(err.to_string().contains("%2B"));
+        }
+        let err = InboundMessage::from_params(pairs(&[
+            ("MessageSid", "SM1"),
+            ("From", "+15025550123"),
+            ("To", " 15005550006"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            InboundError::InvalidAddress { name: "To", .. }
+        ));
+        for good in [
+            "+15025550123",
+            "+447700900123",
+            "89898",
+            "whatsapp:+15025550123",
+            "+1415",
+        ] {
+            assert!(is_address(good), "{good}");
+        }
     }
 
     #[test]
