@@ -151,3 +151,116 @@ async fn stop_family_words_used_as_nouns_in_answers_are_stored_as_answers() {
         );
     }
 }
+
+async fn consent_events(app: &TestApp, from: &str) -> Vec<(String, String)> {
+    app.db()
+        .rows(
+            "SELECT e.kind, e.text FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+             WHERE c.phone = $1 ORDER BY e.id",
+            &[from],
+        )
+        .await
+}
+
+/// A signed webhook carrying Twilio Advanced Opt-Out's `OptOutType`.
+async fn text_with_opt_out_type(app: &TestApp, from: &str, body: &str, kind: &str) -> String {
+    let mut params = common::sms_params(from, body, &common::new_sid());
+    params.push(("OptOutType".into(), kind.into()));
+    let (status, twiml) = app.post_signed(&params).await;
+    assert_eq!(status, 200, "{twiml}");
+    twiml
+}
+
+#[tokio::test]
+async fn twilios_opt_out_type_stop_opts_out_whatever_the_body_says_without_a_second_confirmation() {
+    let app = spawn_app().await;
+    let me = phone(400);
+    app.say(&me, "PARKS").await;
+    // "weekly" is a valid answer, but Twilio matched one of the service's own opt-out keywords
+    // and has already sent its confirmation.
+    assert_eq!(
+        text_with_opt_out_type(&app, &me, "weekly", "STOP").await,
+        EMPTY
+    );
+    assert!(opted_out(&app, &me).await);
+    assert!(answers_of(&app, &me).await.is_empty());
+    assert_eq!(
+        consent_events(&app, &me).await,
+        [("opt_out".into(), "weekly".into())]
+    );
+    let status: String = app.db().scalar("SELECT status FROM sessions", &[]).await;
+    assert_eq!(status, "opted_out");
+    let (_, after) = app.text(&me, "4").await;
+    assert_eq!(after, EMPTY);
+}
+
+#[tokio::test]
+async fn twilios_opt_out_type_start_opts_back_in_and_help_is_not_taken_as_an_answer() {
+    let app = spawn_app().await;
+    let me = phone(401);
+    app.say(&me, "STOP").await;
+    assert_eq!(
+        text_with_opt_out_type(&app, &me, "Hola", "START").await,
+        EMPTY
+    );
+    assert!(!opted_out(&app, &me).await);
+    assert_eq!(
+        consent_events(&app, &me).await,
+        [
+            ("opt_out".into(), "STOP".into()),
+            ("opt_in".into(), "Hola".into())
+        ]
+    );
+
+    app.say(&me, "PARKS").await;
+    app.say(&me, "weekly").await;
+    // "4" would answer the rating question; Twilio says it is a help keyword of the service.
+    assert_eq!(text_with_opt_out_type(&app, &me, "4", "HELP").await, EMPTY);
+    assert_eq!(answers_of(&app, &me).await, ["weekly"]);
+    assert!(!opted_out(&app, &me).await);
+    assert_eq!(
+        app.say(&me, "4").await,
+        ["Do you bring a dog? Reply YES or NO."],
+        "the survey waited at the same question"
+    );
+    // A value Twilio does not document is ignored: the text is handled as usual.
+    let twiml = text_with_opt_out_type(&app, &me, "yes", "SOMETHING").await;
+    assert_eq!(common::messages(&twiml), ["Anything else we should know?"]);
+}
+
+#[tokio::test]
+async fn a_retried_old_stop_after_resubscribing_neither_opts_out_again_nor_says_unsubscribed() {
+    let app = spawn_app().await;
+    let me = phone(402);
+    let (_, confirmation) = app.text_with_sid(&me, "STOP", "SMoldstop").await;
+    assert_eq!(common::messages(&confirmation), [UNSUBSCRIBED_EN]);
+    let (_, back) = app.text_with_sid(&me, "START", "SMstartagain").await;
+    assert_eq!(common::messages(&back).len(), 1);
+
+    // Twilio delivers the old STOP again (same MessageSid): it was answered already and the
+    // resident has since chosen to hear from us again.
+    let (status, replayed) = app.text_with_sid(&me, "STOP", "SMoldstop").await;
+    assert_eq!(status, 200);
+    assert_eq!(replayed, EMPTY, "a stale 'you are unsubscribed'");
+    assert!(!opted_out(&app, &me).await, "the old STOP opted out again");
+    assert_eq!(
+        consent_events(&app, &me).await,
+        [
+            ("opt_out".into(), "STOP".into()),
+            ("opt_in".into(), "START".into())
+        ]
+    );
+    // The START's own retry still carries its confirmation, and the resident is served.
+    let (_, again) = app.text_with_sid(&me, "START", "SMstartagain").await;
+    assert_eq!(again, back);
+    assert_eq!(
+        app.say(&me, "PARKS").await[0],
+        "Welcome to the Riverside Park survey."
+    );
+
+    // After a second STOP, a retry of the START must not say "subscribed again" either.
+    app.say(&me, "stop").await;
+    let (_, stale_start) = app.text_with_sid(&me, "START", "SMstartagain").await;
+    assert_eq!(stale_start, EMPTY);
+    assert!(opted_out(&app, &me).await);
+}

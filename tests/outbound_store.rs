@@ -125,6 +125,7 @@ async fn file_request(b: &Backend, phone: &str, code: &str, when: Timestamp) {
         body: "YES".into(),
         media: Vec::new(),
         received_at: when,
+        provider_command: None,
     };
     b.store
         .handle_inbound(&msg, move |_| decision.clone())

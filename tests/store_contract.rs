@@ -164,6 +164,7 @@ fn text(sid: &str, from: &str, body: &str, received_at: Timestamp) -> InboundTex
         body: body.to_string(),
         media: Vec::new(),
         received_at,
+        provider_command: None,
     }
 }
 

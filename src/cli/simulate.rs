@@ -170,6 +170,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             now,
             today,
             entropy,
+            provider_command: None,
         };
         let d = dispatch::decide(&flows, &replies, &rules, &snapshot, &input);
         let mut shown: Vec<Effect> = d

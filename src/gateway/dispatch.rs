@@ -3,12 +3,13 @@
 
 use jiff::{SignedDuration, Timestamp};
 
+use super::consent;
 use super::flows::FlowSet;
-use super::replies::{Replies, Reply};
+use super::replies::Replies;
 use crate::flow::engine::{self, Context, Effect, Inbound, Media, Outcome, Status};
 use crate::flow::precedence::{self, During};
-use crate::sms::vocabulary::{self, Command};
-use crate::store::{ConsentChange, Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
+use crate::sms::vocabulary::Command;
+use crate::store::{Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
 
 /// Limits that keep the gateway from texting a robot (or a confused resident) forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,9 @@ pub struct Input<'a> {
     pub now: Timestamp,
     pub today: jiff::civil::Date,
     pub entropy: u64,
+    /// The provider's own reading of the text as opt-out, opt-in or help, obeyed whatever
+    /// the body says.
+    pub provider_command: Option<Command>,
 }
 
 /// Decides what one inbound text does. Pure: the same snapshot and input give the same decision.
@@ -55,44 +59,8 @@ pub fn decide(
     let opted_out = contact.is_some_and(|c| c.opted_out);
     let contact_lang = contact.and_then(|c| c.language.as_deref());
 
-    if let Some(r) = vocabulary::recognize(input.text) {
-        // STOP, HELP and START are used by everyone: answer in the resident's own language;
-        // a word only one language uses (ALTO, AYUDA) says which language to answer in.
-        let lang = match r.language {
-            "en" => contact_lang.or(Some("en")),
-            other => Some(other),
-        };
-        match r.command {
-            Command::OptOut => {
-                let mut d = Decision {
-                    consent: Some(ConsentChange::OptOut),
-                    end_session: snapshot.session.as_ref().map(|_| SessionEnd::OptedOut),
-                    route: "opt_out",
-                    ..Decision::default()
-                };
-                // One confirmation: a number that had already opted out hears nothing more.
-                if !opted_out {
-                    d.replies.push(replies.render(Reply::OptedOut, lang));
-                }
-                return d;
-            }
-            Command::OptIn if !r.only_when_opted_out || opted_out => {
-                return Decision {
-                    consent: opted_out.then_some(ConsentChange::OptIn),
-                    replies: vec![replies.render(Reply::OptedIn, lang)],
-                    route: "opt_in",
-                    ..Decision::default()
-                };
-            }
-            Command::Help => {
-                return Decision {
-                    replies: vec![replies.render(Reply::Help, lang)],
-                    route: "help",
-                    ..Decision::default()
-                };
-            }
-            Command::OptIn => {}
-        }
+    if let Some(d) = consent::command(replies, snapshot, input.text, input.provider_command) {
+        return d;
     }
     if opted_out {
         return Decision {
@@ -273,6 +241,7 @@ fn unmatched(
 mod tests {
     use super::*;
     use crate::flow::catalog::{Catalog, SourceFile};
+    use crate::store::ConsentChange;
     use crate::store::{ActiveSession, Contact};
 
     const FLOW: &str = "flow: poll\nkeywords: [VOTE]\nsteps:\n  - ask: q\n    type: yes_no\n    text: Bike lane?\n  - say: Thanks!\n";
@@ -296,6 +265,7 @@ mod tests {
             now,
             today: jiff::civil::date(2027, 1, 15),
             entropy: 7,
+            provider_command: None,
         }
     }
 

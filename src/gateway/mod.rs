@@ -1,6 +1,7 @@
 //! The conversation gateway: one inbound text in, replies out, everything stored in between.
 //! Provider-neutral: the Twilio webhook (in `http`) translates to and from it.
 
+pub mod consent;
 pub mod dispatch;
 pub mod flows;
 pub mod reload;
@@ -77,6 +78,7 @@ impl Gateway {
         let entropy = rand::random();
         let text = msg.body.clone();
         let media = msg.media.clone();
+        let provider_command = msg.provider_command;
         let handled = self
             .store
             .handle_inbound(msg, move |snapshot| {
@@ -86,24 +88,24 @@ impl Gateway {
                     now,
                     today,
                     entropy,
+                    provider_command,
                 };
                 dispatch::decide(&flows, &replies, &rules, snapshot, &input)
             })
             .await?;
-        self.without_replays_to_opted_out(msg, handled).await
+        self.without_stale_replays(msg, handled).await
     }
 
-    /// A repeat delivery is answered with what was stored the first time; if the resident has
-    /// opted out since (by a later text), nothing may be sent, except the confirmation of that
-    /// very opt-out.
-    async fn without_replays_to_opted_out(
+    /// A repeat delivery is answered with what was stored the first time, unless the resident's
+    /// consent has changed since in a way that makes it stale (see [`consent::may_replay`]).
+    async fn without_stale_replays(
         &self,
         msg: &InboundText,
         mut handled: Handled,
     ) -> Result<Handled, StoreError> {
         if handled.duplicate && !handled.replies.is_empty() {
-            let (opted_out, by) = self.store.consent_now(&msg.from).await?;
-            if opted_out && by.as_deref() != Some(msg.sid.as_str()) {
+            let history = self.store.consent_history(&msg.from).await?;
+            if !consent::may_replay(&msg.sid, &history) {
                 handled.replies.clear();
             }
         }

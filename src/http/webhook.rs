@@ -10,6 +10,7 @@ use super::error::ApiError;
 use crate::channel::twilio::{inbound, signature, twiml};
 use crate::flow::engine::Media;
 use crate::gateway::Gateway;
+use crate::sms::vocabulary::Command;
 use crate::store::InboundText;
 
 /// The path Twilio posts to, below the public URL.
@@ -79,6 +80,7 @@ pub async fn sms(
             "AccountSid is missing or does not match this gateway's account",
         ));
     }
+    let opt_out_type = msg.opt_out_type();
     let text = InboundText {
         sid: without_nul(msg.message_sid),
         from: without_nul(msg.from),
@@ -93,6 +95,11 @@ pub async fn sms(
             })
             .collect(),
         received_at: Gateway::now(),
+        provider_command: opt_out_type.map(|t| match t {
+            inbound::OptOutType::Stop => Command::OptOut,
+            inbound::OptOutType::Start => Command::OptIn,
+            inbound::OptOutType::Help => Command::Help,
+        }),
     };
     let handled = state.gateway.handle(&text).await?;
     tracing::info!(

@@ -285,13 +285,28 @@ impl Store {
             .collect())
     }
 
-    /// Whether `phone` has opted out now, and the MessageSid of the text that opted it out.
-    /// A repeat delivery is answered from what was stored, so this is checked on the way out.
-    pub async fn consent_now(&self, phone: &str) -> Result<(bool, Option<String>), StoreError> {
-        match self {
-            Store::Sqlite(s) => s.consent_now(phone).await,
-            Store::Postgres(s) => s.consent_now(phone).await,
+    /// Whether `phone` has opted out now, and every opt-out and opt-in it made with the
+    /// MessageSid of the text that made it. A repeat delivery is answered from what was stored,
+    /// so this is checked on the way out.
+    pub async fn consent_history(&self, phone: &str) -> Result<ConsentHistory, StoreError> {
+        let rows = match self {
+            Store::Sqlite(s) => s.consent_history(phone).await?,
+            Store::Postgres(s) => s.consent_history(phone).await?,
+        };
+        let mut history = ConsentHistory::default();
+        for (opted_out, kind, sid) in rows {
+            history.opted_out = opted_out;
+            let change = match kind.as_deref() {
+                Some("opt_out") => ConsentChange::OptOut,
+                Some("opt_in") => ConsentChange::OptIn,
+                None => continue,
+                Some(other) => {
+                    return Err(StoreError::Corrupt(format!("consent event kind {other:?}")));
+                }
+            };
+            history.changes.push((change, sid));
         }
+        Ok(history)
     }
 
     /// Every session of a flow with its answers.

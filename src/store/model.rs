@@ -48,6 +48,9 @@ pub struct InboundText {
     pub body: String,
     pub media: Vec<Media>,
     pub received_at: Timestamp,
+    /// The provider's own reading of the text as opt-out, opt-in or help (Twilio Advanced
+    /// Opt-Out's `OptOutType`), if it gave one.
+    pub provider_command: Option<crate::sms::vocabulary::Command>,
 }
 
 /// How a session ended.
@@ -76,6 +79,14 @@ impl SessionEnd {
 pub enum ConsentChange {
     OptOut,
     OptIn,
+}
+
+/// A resident's consent now and every change to it, oldest first, with the provider id of the
+/// text that made it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentHistory {
+    pub opted_out: bool,
+    pub changes: Vec<(ConsentChange, Option<String>)>,
 }
 
 /// Everything one inbound text changes; the store applies it in one transaction.

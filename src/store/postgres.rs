@@ -756,18 +756,20 @@ impl PgStore {
         Ok(())
     }
 
-    /// See [`super::Store::consent_now`].
-    pub async fn consent_now(&self, phone: &str) -> Result<(bool, Option<String>), StoreError> {
-        let row: Option<(bool, Option<String>)> = sqlx::query_as(
-            "SELECT c.opted_out,
-                    (SELECT e.message_sid FROM consent_events e
-                     WHERE e.contact_id = c.id AND e.kind = 'opt_out' ORDER BY e.id DESC LIMIT 1)
-             FROM contacts c WHERE c.phone = $1",
+    /// See [`super::Store::consent_history`]: (opted out, event kind, its MessageSid) rows,
+    /// oldest event first.
+    pub async fn consent_history(
+        &self,
+        phone: &str,
+    ) -> Result<Vec<(bool, Option<String>, Option<String>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT c.opted_out, e.kind, e.message_sid
+             FROM contacts c LEFT JOIN consent_events e ON e.contact_id = c.id
+             WHERE c.phone = $1 ORDER BY e.id",
         )
         .bind(phone)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.unwrap_or((false, None)))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// Every flow version ever recorded, the most recently served last.

@@ -53,10 +53,11 @@ impl std::fmt::Debug for Writes {
     }
 }
 
-const SQL_CONSENT_NOW: &str = "SELECT c.opted_out,
-        (SELECT e.message_sid FROM consent_events e
-         WHERE e.contact_id = c.id AND e.kind = 'opt_out' ORDER BY e.id DESC LIMIT 1)
-     FROM contacts c WHERE c.phone = ?";
+/// The contact's consent now, with one row per consent event, oldest first (one row with no
+/// event when there is none).
+const SQL_CONSENT_HISTORY: &str = "SELECT c.opted_out, e.kind, e.message_sid
+     FROM contacts c LEFT JOIN consent_events e ON e.contact_id = c.id
+     WHERE c.phone = ? ORDER BY e.id";
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -455,13 +456,19 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// See [`super::Store::consent_now`].
-    pub async fn consent_now(&self, phone: &str) -> Result<(bool, Option<String>), StoreError> {
-        let row: Option<(i64, Option<String>)> = sqlx::query_as(SQL_CONSENT_NOW)
+    /// See [`super::Store::consent_history`]: (opted out, event kind, its MessageSid) rows.
+    pub async fn consent_history(
+        &self,
+        phone: &str,
+    ) -> Result<Vec<(bool, Option<String>, Option<String>)>, StoreError> {
+        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(SQL_CONSENT_HISTORY)
             .bind(phone)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(row.map_or((false, None), |(o, sid)| (o != 0, sid)))
+        Ok(rows
+            .into_iter()
+            .map(|(o, kind, sid)| (o != 0, kind, sid))
+            .collect())
     }
 
     /// Every flow version ever recorded, the most recently served last.

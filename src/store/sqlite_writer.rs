@@ -475,6 +475,7 @@ mod tests {
             body: body.into(),
             media: vec![],
             received_at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+            provider_command: None,
         }
     }
 

@@ -125,6 +125,17 @@ pub struct Media {
     pub content_type: String,
 }
 
+/// Which of its keywords Twilio matched (`OptOutType`, Advanced Opt-Out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptOutType {
+    /// An opt-out keyword: Twilio stops delivering to the number.
+    Stop,
+    /// An opt-in keyword: Twilio delivers again.
+    Start,
+    /// A help keyword.
+    Help,
+}
+
 /// An inbound SMS or MMS, as Twilio delivered it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {
@@ -177,6 +188,21 @@ impl InboundMessage {
     /// Parses a whole webhook body: [`parse_form`] then [`from_params`](Self::from_params).
     pub fn from_form(body: &[u8]) -> Result<Self, InboundError> {
         Self::from_params(parse_form(body)?)
+    }
+
+    /// Twilio's own reading of the text (`OptOutType`), sent when the number belongs to a
+    /// Messaging Service with Advanced Opt-Out: Twilio has matched one of its opt-out, opt-in
+    /// or help keywords and already replied. An unknown value is ignored.
+    pub fn opt_out_type(&self) -> Option<OptOutType> {
+        let value = self.param("OptOutType")?.trim();
+        [
+            ("STOP", OptOutType::Stop),
+            ("START", OptOutType::Start),
+            ("HELP", OptOutType::Help),
+        ]
+        .into_iter()
+        .find(|(name, _)| value.eq_ignore_ascii_case(name))
+        .map(|(_, t)| t)
     }
 
     /// The first value of the parameter `name`, such as `FromCity` or `OptOutType`.
@@ -308,6 +334,25 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn advanced_opt_outs_keyword_type_is_read_and_an_unknown_one_ignored() {
+        let with = |value: &str| {
+            InboundMessage::from_params(pairs(&[
+                ("MessageSid", "SM1"),
+                ("From", "+1415"),
+                ("To", "+1500"),
+                ("OptOutType", value),
+            ]))
+            .expect("valid")
+            .opt_out_type()
+        };
+        assert_eq!(with("STOP"), Some(OptOutType::Stop));
+        assert_eq!(with("START"), Some(OptOutType::Start));
+        assert_eq!(with("help"), Some(OptOutType::Help));
+        assert_eq!(with("UNKNOWN"), None);
+        assert_eq!(InboundMessage::from_form(SMS).unwrap().opt_out_type(), None);
     }
 
     #[test]
