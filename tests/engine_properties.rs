@@ -201,6 +201,11 @@ fn check_outcome(
             prop_assert_eq!(session.expires_at, expected);
         }
         Status::Completed => prop_assert_eq!(session.expires_at, None),
+        Status::Failed => prop_assert!(
+            false,
+            "a flow that passes `flows check` ran away: {:?}",
+            texts
+        ),
     }
     let answers: Vec<_> = outcome
         .effects

@@ -886,3 +886,33 @@ fn a_flow_that_cannot_be_interrupted_gets_no_keyword_warning() {
     let (parks, _) = parks_beside_a_bike_poll("interruptible: false\n");
     assert_eq!(parks, vec![], "{}", listing(&parks));
 }
+
+#[test]
+fn a_loop_through_a_question_guarded_by_when_is_reported_because_it_can_run_without_waiting() {
+    // With no ZIP on file the question is passed over, and the loop sends "Thanks!" until the
+    // engine stops it.
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - say: Thanks!\n    id: thanks\n  - ask: again\n    when: contact.zip is set\n    type: yes_no\n    text: Again?\n  - goto: thanks\n",
+    );
+    let items = diagnostics(&source);
+    assert!(compile(FILE, &source).flow.is_none(), "{}", listing(&items));
+    for at in ["parks.yaml:19:5", "parks.yaml:21:5", "parks.yaml:25:5"] {
+        assert_error(
+            &items,
+            at,
+            "these steps can loop back here without waiting for the resident: a question with `when:` is passed over when its condition is false",
+            "make the loop pass through an `ask:` without `when:`",
+        );
+    }
+}
+
+#[test]
+fn a_loop_through_a_question_without_when_is_still_allowed_beside_a_guarded_one() {
+    let source = parks_with(
+        "  - say: Thanks!\n",
+        "  - ask: zip\n    when: contact.zip is not set\n    type: text\n    text: ZIP?\n  - ask: again\n    type: yes_no\n    text: Again?\n    next: { yes: visits }\n  - say: Thanks!\n",
+    );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+}

@@ -1269,27 +1269,33 @@ impl Compiler {
                 self.report.error(step.pos, format!("{what} can never be reached"), Some("every path before it ends or jumps past it: point a `next:`, `goto:` or `branch:` at it, or remove it".into()));
             }
         }
-        // A loop that never waits for the resident would spin forever.
-        for start in 0..n {
-            if !seen[start] {
-                continue;
+        // A loop that can run without waiting for the resident would spin until the engine
+        // stops it. A question waits only when it is asked: one with a `when:` is passed over
+        // when its condition is false, so it does not break a loop.
+        let loops_back = |start: usize, waits: &dyn Fn(usize) -> bool| {
+            if waits(start) {
+                return false;
             }
             let mut visited = vec![false; n];
-            let mut stack: Vec<usize> = match &steps[start].kind {
-                StepKind::Ask(_) => continue,
-                _ => successors(start),
-            };
+            let mut stack = successors(start);
             while let Some(i) = stack.pop() {
                 if i == start {
-                    self.report.error(steps[start].pos, "these steps loop back here without asking anything, so the conversation would never stop", Some("make the loop pass through an `ask:` step, or break it with an `end:`".into()));
-                    break;
+                    return true;
                 }
-                if std::mem::replace(&mut visited[i], true)
-                    || matches!(steps[i].kind, StepKind::Ask(_))
-                {
+                if std::mem::replace(&mut visited[i], true) || waits(i) {
                     continue;
                 }
                 stack.extend(successors(i));
+            }
+            false
+        };
+        let any_ask = |i: usize| matches!(steps[i].kind, StepKind::Ask(_));
+        let unconditional_ask = |i: usize| any_ask(i) && steps[i].when.is_none();
+        for start in (0..n).filter(|&i| seen[i]) {
+            if loops_back(start, &any_ask) {
+                self.report.error(steps[start].pos, "these steps loop back here without asking anything, so the conversation would never stop", Some("make the loop pass through an `ask:` step, or break it with an `end:`".into()));
+            } else if loops_back(start, &unconditional_ask) {
+                self.report.error(steps[start].pos, "these steps can loop back here without waiting for the resident: a question with `when:` is passed over when its condition is false", Some("make the loop pass through an `ask:` without `when:`, or break it with an `end:`".into()));
             }
         }
     }

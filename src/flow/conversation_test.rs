@@ -280,8 +280,8 @@ fn run_case(
                 Effect::Answer(_) | Effect::FileRequest(_) | Effect::Send { .. } => {}
             }
         }
-        ended = interrupted || outcome.status == Status::Completed;
-        if outcome.status != Status::Completed {
+        ended = interrupted || outcome.status != Status::Waiting;
+        if outcome.status == Status::Waiting {
             session = Some(outcome.session);
         }
     }

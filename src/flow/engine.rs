@@ -15,6 +15,13 @@ use super::model::{AnswerKind, Flow, OnFail, Question, StepKind};
 use super::render;
 use super::template::Var;
 
+/// At most this many steps run for one text, skipped ones included (RapidPro stops a sprint at
+/// 100 too). A turn that needs more is stopped: see [`Status::Failed`].
+pub const MAX_STEPS_PER_TURN: usize = 100;
+
+/// At most this many texts go back in one reply; a turn that would send more is stopped.
+pub const MAX_TEXTS_PER_REPLY: usize = 10;
+
 /// What the engine needs from the world for one step.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -121,6 +128,11 @@ pub enum Status {
     Waiting,
     /// The flow has ended.
     Completed,
+    /// The flow ran more than [`MAX_STEPS_PER_TURN`] steps or sent more than
+    /// [`MAX_TEXTS_PER_REPLY`] texts for one text, and was stopped: the conversation is over,
+    /// the resident is told something went wrong, and the texts and service requests of the
+    /// runaway turn are dropped (an answer the resident gave is kept).
+    Failed,
 }
 
 /// The result of one step.
@@ -173,6 +185,7 @@ pub fn start(flow: &Flow, language: Option<&str>, ctx: &Context) -> Outcome {
         ctx,
         session,
         effects: Vec::new(),
+        steps_run: 0,
     };
     let status = run.go(0);
     run.finish(status)
@@ -185,6 +198,7 @@ pub fn step(flow: &Flow, session: Session, input: &Inbound, ctx: &Context) -> Ou
         ctx,
         session,
         effects: Vec::new(),
+        steps_run: 0,
     };
     let position = run.session.position;
     let status = match flow.steps.get(position).map(|s| &s.kind) {
@@ -207,6 +221,7 @@ pub fn accepts(flow: &Flow, session: &Session, input: &Inbound, ctx: &Context) -
         ctx,
         session: session.clone(),
         effects: Vec::new(),
+        steps_run: 0,
     };
     !matches!(run.understand(q, input), Understood::Retry(_))
 }
@@ -216,6 +231,8 @@ struct Run<'f, 'c> {
     ctx: &'c Context<'c>,
     session: Session,
     effects: Vec<Effect>,
+    /// Steps run for this text so far.
+    steps_run: usize,
 }
 
 /// An answer as understood, or the re-prompt to send.
@@ -240,7 +257,7 @@ impl Run<'_, '_> {
                 .flow
                 .expires_after
                 .and_then(|d| self.ctx.now.checked_add(d).ok()),
-            Status::Completed => None,
+            Status::Completed | Status::Failed => None,
         };
         Outcome {
             session: self.session,
@@ -306,12 +323,43 @@ impl Run<'_, '_> {
         })
     }
 
-    /// Runs steps from `from` until one waits for the resident or the flow ends.
+    /// Stops a runaway turn: keeps what the resident said, drops what the flow would have sent
+    /// or filed, and says sorry.
+    fn stop_runaway(&mut self) -> Status {
+        self.effects
+            .retain(|e| matches!(e, Effect::Answer(_) | Effect::SetContact { .. }));
+        let sorry = self.hint(Msg::FlowBroken);
+        self.send(sorry);
+        Status::Failed
+    }
+
+    fn texts_sent(&self) -> usize {
+        self.effects
+            .iter()
+            .filter(|e| matches!(e, Effect::Send { .. }))
+            .count()
+    }
+
+    /// Runs steps from `from` until one waits for the resident or the flow ends, within the
+    /// caps on steps and texts.
     fn go(&mut self, from: usize) -> Status {
+        match self.walk(from) {
+            Status::Failed => Status::Failed,
+            _ if self.texts_sent() > MAX_TEXTS_PER_REPLY => self.stop_runaway(),
+            status => status,
+        }
+    }
+
+    fn walk(&mut self, from: usize) -> Status {
         let steps = &self.flow.steps;
         let mut at = from;
-        // `flows check` rejects loops that never ask; this bound keeps a bad flow from hanging.
-        for _ in 0..steps.len() * 4 + 16 {
+        // `flows check` rejects loops that can run without waiting; these caps stop one that
+        // slips through (an older version, a check gap) before it floods the resident.
+        loop {
+            self.steps_run += 1;
+            if self.steps_run > MAX_STEPS_PER_TURN || self.texts_sent() > MAX_TEXTS_PER_REPLY {
+                return self.stop_runaway();
+            }
             let Some(step) = steps.get(at) else {
                 return Status::Completed;
             };
@@ -367,7 +415,6 @@ impl Run<'_, '_> {
                 }
             }
         }
-        Status::Completed
     }
 
     fn answer(&mut self, position: usize, q: &Question, input: &Inbound) -> Status {
@@ -623,6 +670,90 @@ mod tests {
         );
         assert_ne!(a, tracking_code(2, 3));
         assert_ne!(a, tracking_code(1, 4));
+    }
+
+    /// A flow that passes the check, then rewired by hand into `rewire`'s shape, as an older
+    /// version or a gap in the check could leave it.
+    fn rewired(source: &str, rewire: impl FnOnce(&mut Flow)) -> Flow {
+        let mut flow = crate::flow::compile("f.yaml", source)
+            .flow
+            .expect("the flow compiles");
+        rewire(&mut flow);
+        flow
+    }
+
+    fn ctx_at(contact: &BTreeMap<String, String>) -> Context<'_> {
+        Context {
+            now: Timestamp::from_second(1_800_000_000).unwrap(),
+            today: jiff::civil::date(2027, 1, 15),
+            contact,
+            entropy: 1,
+        }
+    }
+
+    #[test]
+    fn a_loop_that_never_waits_is_stopped_after_the_step_cap_with_one_apology() {
+        let source = "flow: f\nkeywords: [F]\nsteps:\n  - file_request:\n      service: pothole\n  - ask: q\n    when: contact.zip is set\n    type: yes_no\n    text: Again?\n  - say: Thanks!\n";
+        // The `say` jumps back to the request: no zip, so the question is never asked.
+        let flow = rewired(source, |f| f.steps[2].kind = StepKind::Goto(0));
+        let empty = BTreeMap::new();
+        let out = start(&flow, None, &ctx_at(&empty));
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(
+            out.texts().collect::<Vec<_>>(),
+            ["Sorry, something went wrong on our side. Please try again later."]
+        );
+        assert!(
+            !out.effects
+                .iter()
+                .any(|e| matches!(e, Effect::FileRequest(_))),
+            "no request of a runaway turn is filed"
+        );
+    }
+
+    #[test]
+    fn a_turn_that_would_send_more_than_the_text_cap_is_stopped() {
+        let mut source = String::from("flow: f\nkeywords: [F]\nlanguages: [es]\nsteps:\n");
+        // As many texts before the question as the cap allows in all: with the question, one too many.
+        for i in 0..MAX_TEXTS_PER_REPLY {
+            source.push_str(&format!("  - say: Mensaje {i}\n"));
+        }
+        source.push_str("  - ask: q\n    type: yes_no\n    text: ¿Sí?\n");
+        let flow = rewired(&source, |_| {});
+        let empty = BTreeMap::new();
+        let out = start(&flow, None, &ctx_at(&empty));
+        assert_eq!(out.status, Status::Failed);
+        assert_eq!(
+            out.texts().collect::<Vec<_>>(),
+            ["Perdón, algo salió mal de nuestro lado. Intente más tarde."]
+        );
+        // One text fewer fits.
+        let fits = source.replacen("  - say: Mensaje 0\n", "", 1);
+        let flow = rewired(&fits, |_| {});
+        let out = start(&flow, None, &ctx_at(&empty));
+        assert_eq!(out.status, Status::Waiting);
+        assert_eq!(out.texts().count(), MAX_TEXTS_PER_REPLY);
+    }
+
+    #[test]
+    fn an_answer_given_before_the_flow_runs_away_is_kept() {
+        let source = "flow: f\nkeywords: [F]\nsteps:\n  - ask: q\n    type: yes_no\n    text: Yes?\n  - say: One\n  - say: Two\n";
+        let flow = rewired(source, |f| f.steps[2].kind = StepKind::Goto(1));
+        let empty = BTreeMap::new();
+        let ctx = ctx_at(&empty);
+        let first = start(&flow, None, &ctx);
+        let input = Inbound {
+            text: "yes",
+            media: &[],
+        };
+        let out = step(&flow, first.session, &input, &ctx);
+        assert_eq!(out.status, Status::Failed);
+        assert!(
+            out.effects
+                .iter()
+                .any(|e| matches!(e, Effect::Answer(a) if a.value == "yes"))
+        );
+        assert_eq!(out.texts().count(), 1);
     }
 
     #[test]

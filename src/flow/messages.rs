@@ -24,6 +24,8 @@ pub enum Msg {
     ConfirmLocation,
     LocationAgain,
     GaveUp,
+    /// The flow ran away (a loop, too many texts) and was stopped.
+    FlowBroken,
 }
 
 /// Languages with built-in messages; others fall back to English.
@@ -79,6 +81,8 @@ pub fn text(lang: &str, msg: Msg) -> &'static str {
         (GaveUp, true) => {
             "Perdón, no pudimos entender. Envíe la palabra clave para empezar de nuevo."
         }
+        (FlowBroken, false) => "Sorry, something went wrong on our side. Please try again later.",
+        (FlowBroken, true) => "Perdón, algo salió mal de nuestro lado. Intente más tarde.",
     }
 }
 

@@ -11,6 +11,10 @@ use crate::flow::precedence::{self, During};
 use crate::sms::vocabulary::Command;
 use crate::store::{Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
 
+/// The route of a text whose flow the engine stopped (a loop, too many texts): see
+/// [`crate::flow::engine::Status::Failed`].
+pub const FLOW_ERROR: &str = "flow_error";
+
 /// Limits that keep the gateway from texting a robot (or a confused resident) forever.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ThrottleRules {
@@ -151,7 +155,13 @@ fn from_outcome(
     throttle: Option<Throttle>,
 ) -> Decision {
     let mut d = Decision {
-        route,
+        // A flow the engine had to stop is a fault staff must hear about: the route is logged
+        // as an error and stored with the message.
+        route: if o.status == Status::Failed {
+            FLOW_ERROR
+        } else {
+            route
+        },
         throttle,
         ..Decision::default()
     };
@@ -170,7 +180,12 @@ fn from_outcome(
     }
     d.session = Some(SessionWrite {
         state: o.session,
-        ended: (o.status == Status::Completed).then_some(SessionEnd::Completed),
+        ended: match o.status {
+            Status::Waiting => None,
+            Status::Completed => Some(SessionEnd::Completed),
+            // Stored as cut short, like an interrupted conversation; the route says why.
+            Status::Failed => Some(SessionEnd::Interrupted),
+        },
         new,
     });
     d

@@ -102,6 +102,15 @@ pub async fn sms(
         }),
     };
     let handled = state.gateway.handle(&text).await?;
+    if handled.route == crate::gateway::dispatch::FLOW_ERROR {
+        tracing::error!(
+            from = %mask_phone(&text.from),
+            sid = %text.sid,
+            "the flow ran away (more than {} steps or {} texts for one text) and was stopped; run `flows check`",
+            crate::flow::engine::MAX_STEPS_PER_TURN,
+            crate::flow::engine::MAX_TEXTS_PER_REPLY,
+        );
+    }
     tracing::info!(
         from = %mask_phone(&text.from),
         sid = %text.sid,
