@@ -9,7 +9,7 @@
 //! stays together, and in UCS-2 a whole user-perceived character (an emoji with its surrogate
 //! pair, a flag, a ZWJ sequence, a letter with its accents) stays together.
 
-use unicode_normalization::char::is_combining_mark;
+use unicode_segmentation::UnicodeSegmentation;
 
 /// How a message is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -86,11 +86,11 @@ pub fn count(text: &str) -> SegmentCount {
             non_gsm,
         }
     } else {
-        let atoms = Graphemes::new(text).map(|units| units * UCS2_UNIT_BITS);
+        let atoms = graphemes(text).map(|units| units * UCS2_UNIT_BITS);
         SegmentCount {
             encoding: Encoding::Ucs2,
             segments: pack(atoms),
-            characters: Graphemes::new(text).count(),
+            characters: graphemes(text).count(),
             non_gsm,
         }
     }
@@ -190,163 +190,17 @@ where
     segments
 }
 
-/// Iterates over the user-perceived characters (extended grapheme clusters) of a text, yielding
-/// each one's length in UTF-16 code units.
-///
-/// The rules follow Unicode's UAX #29 closely enough for SMS text: marks, variation selectors,
-/// emoji modifiers and tags attach to what precedes them, regional indicators pair into flags,
-/// ZWJ joins emoji, Hangul jamo form syllables. Like the calculator, CR LF counts as two
-/// characters. Prepend characters (a handful of Arabic and Indic signs) are not special-cased.
-#[derive(Clone)]
-struct Graphemes<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Graphemes<'a> {
-    fn new(text: &'a str) -> Self {
-        Graphemes { rest: text }
-    }
-}
-
-impl Iterator for Graphemes<'_> {
-    type Item = u32;
-
-    fn next(&mut self) -> Option<u32> {
-        let mut chars = self.rest.char_indices();
-        let (_, first) = chars.next()?;
-        let mut units = first.len_utf16() as u32;
-        let mut end = first.len_utf8();
-        let mut prev = Break::of(first);
-        // An emoji followed only by extenders so far: a ZWJ then another emoji joins it.
-        let mut emoji_run = prev == Break::Pictographic;
-        let mut regional_indicators = u32::from(prev == Break::RegionalIndicator);
-
-        if prev != Break::Control {
-            for (at, c) in chars {
-                let this = Break::of(c);
-                let joins = match (prev, this) {
-                    (_, Break::Control) => false,
-                    (Break::L, Break::L | Break::V | Break::Lv | Break::Lvt) => true,
-                    (Break::Lv | Break::V, Break::V | Break::T) => true,
-                    (Break::Lvt | Break::T, Break::T) => true,
-                    (_, Break::Extend | Break::Zwj) => true,
-                    (Break::Zwj, Break::Pictographic) => emoji_run,
-                    (Break::RegionalIndicator, Break::RegionalIndicator) => {
-                        regional_indicators % 2 == 1
-                    }
-                    _ => false,
-                };
-                if !joins {
-                    break;
-                }
-                if this == Break::RegionalIndicator {
-                    regional_indicators += 1;
-                }
-                if !matches!(this, Break::Extend | Break::Zwj | Break::Pictographic) {
-                    emoji_run = false;
-                }
-                units += c.len_utf16() as u32;
-                end = at + c.len_utf8();
-                prev = this;
-            }
-        }
-        self.rest = &self.rest[end..];
-        Some(units)
-    }
-}
-
-/// The grapheme-break classes that matter for SMS text (UAX #29, simplified).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Break {
-    Control,
-    Extend,
-    Zwj,
-    RegionalIndicator,
-    Pictographic,
-    L,
-    V,
-    T,
-    Lv,
-    Lvt,
-    Other,
-}
-
-impl Break {
-    fn of(c: char) -> Break {
-        let cp = c as u32;
-        if cp < 0x7f {
-            return if c.is_ascii_control() {
-                Break::Control
-            } else {
-                Break::Other
-            };
-        }
-        match cp {
-            0x200D => Break::Zwj,
-            0x200C | 0xFF9E..=0xFF9F | 0x1F3FB..=0x1F3FF | 0xE0020..=0xE007F => Break::Extend,
-            0x1F1E6..=0x1F1FF => Break::RegionalIndicator,
-            0x7F..=0x9F
-            | 0xAD
-            | 0x061C
-            | 0x180E
-            | 0x200B
-            | 0x200E..=0x200F
-            | 0x2028..=0x202E
-            | 0x2060..=0x206F
-            | 0xFEFF
-            | 0xFFF0..=0xFFFB
-            | 0xE0000..=0xE001F
-            | 0xE0080..=0xE00FF => Break::Control,
-            0x1100..=0x115F | 0xA960..=0xA97C => Break::L,
-            0x1160..=0x11A7 | 0xD7B0..=0xD7C6 => Break::V,
-            0x11A8..=0x11FF | 0xD7CB..=0xD7FB => Break::T,
-            0xAC00..=0xD7A3 if (cp - 0xAC00).is_multiple_of(28) => Break::Lv,
-            0xAC00..=0xD7A3 => Break::Lvt,
-            _ if is_combining_mark(c) => Break::Extend,
-            _ if is_pictographic(cp) => Break::Pictographic,
-            _ => Break::Other,
-        }
-    }
-}
-
-/// An approximation of `Extended_Pictographic`, used only to decide whether a ZWJ joins two
-/// emoji.
-fn is_pictographic(cp: u32) -> bool {
-    matches!(
-        cp,
-        0xA9 | 0xAE
-            | 0x203C
-            | 0x2049
-            | 0x2122
-            | 0x2139
-            | 0x2194..=0x2199
-            | 0x21A9..=0x21AA
-            | 0x231A..=0x231B
-            | 0x2328
-            | 0x2388
-            | 0x23CF
-            | 0x23E9..=0x23F3
-            | 0x23F8..=0x23FA
-            | 0x24C2
-            | 0x25AA..=0x25AB
-            | 0x25B6
-            | 0x25C0
-            | 0x25FB..=0x25FE
-            | 0x2600..=0x27BF
-            | 0x2934..=0x2935
-            | 0x2B05..=0x2B07
-            | 0x2B1B..=0x2B1C
-            | 0x2B50
-            | 0x2B55
-            | 0x3030
-            | 0x303D
-            | 0x3297
-            | 0x3299
-            | 0x1F000..=0x1F1E5
-            | 0x1F200..=0x1F3FA
-            | 0x1F400..=0x1FAFF
-            | 0x1FC00..=0x1FFFD
-    )
+/// The user-perceived characters (extended grapheme clusters, UAX #29, from
+/// `unicode-segmentation`) of a text, each as its length in UTF-16 code units. Like the
+/// calculator, CR LF counts as two characters (UAX #29 makes it one).
+fn graphemes(text: &str) -> impl Iterator<Item = u32> + Clone + '_ {
+    text.graphemes(true).flat_map(|g| {
+        let crlf = g == "\r\n";
+        let units = g.encode_utf16().count() as u32;
+        [if crlf { 1 } else { units }]
+            .into_iter()
+            .chain(crlf.then_some(1))
+    })
 }
 
 #[cfg(test)]
@@ -440,6 +294,16 @@ mod tests {
         assert_eq!(count("e\u{301}\u{301}\u{301}").characters, 1);
         assert_eq!(count("한국어").characters, 3);
         assert_eq!(count("\u{1112}\u{1161}\u{11AB}").characters, 1);
+    }
+
+    #[test]
+    fn spacing_vowels_and_prepended_signs_join_their_letter_as_unicode_defines() {
+        // Thai SARA AM and Devanagari's vowel sign I are spacing marks; U+0600 ARABIC NUMBER
+        // SIGN is a prepended sign; a keycap is a digit, a variation selector and a mark.
+        assert_eq!(count("กำ").characters, 1);
+        assert_eq!(count("कि").characters, 1);
+        assert_eq!(count("\u{0600}1").characters, 1);
+        assert_eq!(count("1\u{FE0F}\u{20E3}").characters, 1);
     }
 
     #[test]
