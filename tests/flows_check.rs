@@ -302,6 +302,53 @@ fn a_step_after_an_end_that_nothing_jumps_to_is_reported_as_unreachable() {
 }
 
 #[test]
+fn a_question_whose_text_is_only_a_placeholder_is_refused_because_it_could_reach_the_resident_empty()
+ {
+    // Without an answer to `visits` (or a ZIP on file) the question would render as nothing, and
+    // the resident would be left waiting for a question that never came.
+    for placeholder in ["{{visits}}", "{{contact.zip}}", " {{tracking_code}} "] {
+        assert_only_error(
+            &parks_with(
+                "    text: What keeps you away?",
+                &format!("    text: \"{placeholder}\""),
+            ),
+            "parks.yaml:18:11",
+            "the question text is only placeholders",
+            "add words of your own",
+        );
+    }
+}
+
+#[test]
+fn a_retry_text_that_is_only_a_placeholder_is_refused_in_the_language_it_is_written_in() {
+    let source = bilingual_parks().replace(
+        "      es: ¿Con qué frecuencia visita?\n",
+        "      es: ¿Con qué frecuencia visita?\n    retry: { en: \"Sorry, {{contact.zip}}?\", es: \"{{contact.zip}}\" }\n",
+    );
+    assert_ne!(source, bilingual_parks(), "the example flow changed");
+    assert_only_error(
+        &source,
+        "parks.yaml:10:49",
+        "the retry text is only placeholders in `es`",
+        "add words of your own",
+    );
+}
+
+#[test]
+fn a_question_with_words_around_its_placeholder_is_accepted() {
+    let source = parks_with(
+        "    text: What keeps you away?",
+        "    text: \"You said {{visits}}. What keeps you away?\"",
+    );
+    let compiled = compile(FILE, &source);
+    assert!(
+        compiled.flow.is_some(),
+        "{}",
+        listing(&compiled.report.items)
+    );
+}
+
+#[test]
 fn a_text_missing_one_of_the_flows_languages_is_reported_at_the_text() {
     let source = bilingual_parks().replace("      es: ¡Gracias!\n", "");
     assert_only_error(

@@ -562,6 +562,46 @@ impl Compiler {
         self.text_at(&raw.value, pos(raw), what)
     }
 
+    /// A text the resident must be able to answer (a question or its re-prompt): as [`text`],
+    /// and each translation must have words of its own. Made only of placeholders, it would
+    /// render as nothing before those values are known, leaving the resident waiting for a
+    /// question that never arrives.
+    fn prompt(&mut self, raw: &S<RawText>, what: &str) -> Option<Text> {
+        let text = self.text(raw, what)?;
+        let several = self.languages.len() > 1;
+        let mut ok = true;
+        for (lang, template) in &text.by_language {
+            if template.has_words() {
+                continue;
+            }
+            let at = match &raw.value {
+                RawText::ByLanguage(pairs) => pairs
+                    .iter()
+                    .find(|(l, _)| &l.value == lang)
+                    .map_or(pos(raw), |(_, s)| pos(s)),
+                RawText::Plain(_) => pos(raw),
+            };
+            let place = if several {
+                format!(" in `{lang}`")
+            } else {
+                String::new()
+            };
+            self.report.error(
+                at,
+                format!(
+                    "{what} is only placeholders{place}: until they have values it is empty, \
+                     and the resident gets no question to answer"
+                ),
+                Some(format!(
+                    "add words of your own, e.g. `{}, what is your answer?`",
+                    template.source().trim()
+                )),
+            );
+            ok = false;
+        }
+        ok.then_some(text)
+    }
+
     fn text_at(&mut self, raw: &RawText, at: Pos, what: &str) -> Option<Text> {
         let mut by_language = Vec::new();
         let mut ok = true;
@@ -775,7 +815,7 @@ impl Compiler {
             );
             return None;
         };
-        let text = self.text(text_raw, "the question text");
+        let text = self.prompt(text_raw, "the question text");
         let kind_name = match &r.kind {
             Some(k) => k.value.clone(),
             None if r.choices.is_some() => "choice".into(),
@@ -784,7 +824,7 @@ impl Compiler {
         let kind_pos = r.kind.as_ref().map_or(at, pos);
         let kind = self.answer_kind(&id, &kind_name, kind_pos, r);
         let retry = match &r.retry {
-            Some(t) => Some(self.text(t, "the retry text")?),
+            Some(t) => Some(self.prompt(t, "the retry text")?),
             None => None,
         };
         let attempts = match &r.attempts {

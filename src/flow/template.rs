@@ -76,6 +76,15 @@ impl Template {
         Ok(Template { parts })
     }
 
+    /// True if the template has text of its own besides placeholders, so it can never render
+    /// as nothing (a placeholder renders as nothing until its value is known).
+    pub fn has_words(&self) -> bool {
+        self.parts.iter().any(|p| match p {
+            Part::Lit(s) => !s.trim().is_empty(),
+            Part::Var(_) => false,
+        })
+    }
+
     /// A template with no placeholders.
     pub fn literal(text: impl Into<String>) -> Template {
         Template {
