@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean checkout: installs what the tests need, then checks
-# formatting, lints, and runs every test. The README's test command; CI runs exactly this.
+# The whole test suite, from a clean checkout: checks formatting, lints, and runs every test. The
+# README's test command; CI runs exactly this.
+#
+#   bash .ci/test.sh [--install]
+#
+# It changes nothing outside the checkout unless asked: system packages (nginx) and rustup
+# components are installed only under CI (CI=true) or with --install. Without nginx the topology
+# test says it did not run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+for arg in "$@"; do
+  case "$arg" in
+    --install) export CIVICTEXT_INSTALL=1 ;;
+    *) echo "usage: bash .ci/test.sh [--install]" >&2; exit 2 ;;
+  esac
+done
 
 # A clean build of every test binary needs a few GiB; say so plainly rather than die mid-compile.
 echo "== disk: $(df -h --output=avail . | tail -1 | tr -d ' ') free"
@@ -12,11 +25,13 @@ if [[ "${CI:-}" == "true" ]]; then
 fi
 
 echo "== test tools"
+bash .ci/rust-tools.sh
 # Prism serves Twilio's OpenAPI contract locally for the REST sender's tests.
 if [[ ! -x .ci/prism/node_modules/.bin/prism ]]; then
   npm ci --prefix .ci/prism --no-audit --no-fund
 fi
-# PostgreSQL for the second backend, nginx for the two-replica topology test.
+# PostgreSQL for the second backend, nginx for the two-replica topology test (installed only
+# under CI or --install).
 bash .ci/postgres.sh
 bash .ci/nginx.sh
 
@@ -35,3 +50,7 @@ cargo test --locked --doc
 echo "== shipped flows"
 cargo run --locked --quiet -- flows check conversation-flows --no-costs
 cargo run --locked --quiet -- flows test conversation-flows
+
+if [[ ! -x /usr/sbin/nginx ]]; then
+  echo "== NOT RUN: the topology test (tests/topology.rs) needs nginx; see above"
+fi

@@ -1,6 +1,7 @@
 //! The deployed shape, run natively: nginx (the shipped deploy/nginx.conf) in front of two
 //! `civictext serve` replicas sharing one PostgreSQL database, driven by residents texting
-//! concurrently with signed webhooks. Needs /usr/sbin/nginx (`.ci/nginx.sh` installs it) and
+//! concurrently with signed webhooks. Needs /usr/sbin/nginx (without it each test says it did not
+//! run, or fails under `CI=true`; `.ci/nginx.sh` installs it) and
 //! PostgreSQL at `CIVICTEXT_TEST_POSTGRES` (default postgres://postgres@127.0.0.1:5432/postgres).
 
 #[path = "topology/cluster.rs"]
@@ -109,7 +110,9 @@ async fn check_database(topology: &Topology, run: u32, ledger: &Ledger) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_residents_texting_at_once_through_nginx_and_two_replicas_each_complete_the_survey_once()
  {
-    let mut topology = Topology::start().await;
+    let Some(mut topology) = Topology::start("twenty_residents_texting_at_once_through_nginx_and_two_replicas_each_complete_the_survey_once").await else {
+        return;
+    };
     let ledger = Arc::new(Ledger::default());
     drive(
         topology.client.clone(),
@@ -163,7 +166,13 @@ async fn twenty_residents_texting_at_once_through_nginx_and_two_replicas_each_co
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_load_loses_no_acknowledged_text_and_stores_none_twice() {
-    let mut topology = Topology::start().await;
+    let Some(mut topology) = Topology::start(
+        "a_replica_killed_mid_load_loses_no_acknowledged_text_and_stores_none_twice",
+    )
+    .await
+    else {
+        return;
+    };
     let ledger = Arc::new(Ledger::default());
     let total = RESIDENTS as usize * survey_script(0).len();
     // The last two texts of every resident wait until the killed replica is back, so that it
@@ -244,7 +253,13 @@ async fn a_replica_killed_mid_load_loses_no_acknowledged_text_and_stores_none_tw
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rolling_restart_under_load_loses_no_acknowledged_text_and_stores_none_twice() {
-    let mut topology = Topology::start().await;
+    let Some(mut topology) = Topology::start(
+        "a_rolling_restart_under_load_loses_no_acknowledged_text_and_stores_none_twice",
+    )
+    .await
+    else {
+        return;
+    };
     let ledger = Arc::new(Ledger::default());
     let total = RESIDENTS as usize * survey_script(0).len();
     // Residents hold their last texts until both replicas have been restarted, so the restarts

@@ -94,12 +94,31 @@ pub struct Topology {
     dir: tempfile::TempDir,
 }
 
+/// True if nginx is installed. Without it the tests cannot run: under CI (`CI=true`) that is a
+/// failure; elsewhere the test says plainly, past the test harness's output capture, that it did
+/// not run, and passes.
+fn nginx_available(test: &str) -> bool {
+    if Path::new(NGINX).exists() {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{NGINX} is missing, and under CI the topology tests must run: run .ci/nginx.sh");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "NOT RUN: {test}: {NGINX} is missing (install nginx, or run `bash .ci/test.sh --install`)"
+    );
+    false
+}
+
 impl Topology {
-    pub async fn start() -> Topology {
-        assert!(
-            Path::new(NGINX).exists(),
-            "{NGINX} is missing: run .ci/nginx.sh to install it"
-        );
+    /// Starts the system for `test`, or returns None if nginx is not installed (see
+    /// [`nginx_available`]).
+    pub async fn start(test: &str) -> Option<Topology> {
+        if !nginx_available(test) {
+            return None;
+        }
         let dir = tempfile::tempdir().expect("a temporary directory");
         // nginx's workers drop root privileges and must still reach their temp directories.
         std::fs::set_permissions(
@@ -159,7 +178,7 @@ impl Topology {
             dir,
         };
         topology.wait_ready_through_nginx().await;
-        topology
+        Some(topology)
     }
 
     /// The URL Twilio would post to, which is also the URL signatures are computed over.
