@@ -126,7 +126,7 @@ pub fn converse<'a>(
         content_type: "image/jpeg".into(),
     }];
     for (n, text) in replies.into_iter().enumerate() {
-        if outcome.status == Status::Completed {
+        if outcome.status != Status::Waiting {
             break;
         }
         let waiting_on = match &flow.steps[outcome.session.position].kind {
@@ -182,6 +182,7 @@ fn check_outcome(flow: &Flow, outcome: &Outcome, waiting_on: Option<&str>, ctx: 
             assert_eq!(session.expires_at, expected);
         }
         Status::Completed => assert_eq!(session.expires_at, None),
+        Status::Failed => panic!("a flow that compiles ran away: {texts:?}"),
     }
     let answers: Vec<_> = outcome
         .effects
