@@ -43,6 +43,7 @@ echo "== tests"
 cargo test --locked --no-fail-fast --lib --bins --tests
 # The black-box suite again on PostgreSQL: the gateway must behave the same on either database.
 CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
+  --test api_results --test api_tokens \
   --test compliance --test conversations --test export --test hostile_input \
   --test idempotency --test restart_and_reload --test webhook_security
 cargo test --locked --doc

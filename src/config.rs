@@ -49,6 +49,9 @@ pub struct Settings {
     pub reload_interval: u64,
     /// `text` or `json` logs (`CIVICTEXT_LOG_FORMAT`).
     pub log_format: String,
+    /// Secret key of residents' pseudonyms in results; generated and stored in the database on
+    /// first start when not set (`CIVICTEXT_PSEUDONYM_KEY`).
+    pub pseudonym_key: Option<String>,
 }
 
 impl Default for Settings {
@@ -67,6 +70,7 @@ impl Default for Settings {
             time_zone: None,
             reload_interval: 2,
             log_format: "text".into(),
+            pseudonym_key: None,
         }
     }
 }
@@ -182,6 +186,7 @@ impl Settings {
                 "time_zone",
                 "reload_interval",
                 "log_format",
+                "pseudonym_key",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",
@@ -200,6 +205,7 @@ impl Settings {
             &mut settings.public_url,
             &mut settings.twilio_account_sid,
             &mut settings.time_zone,
+            &mut settings.pseudonym_key,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;
@@ -305,6 +311,9 @@ impl Settings {
         let mut shown = self.clone();
         if shown.twilio_auth_token.is_some() {
             shown.twilio_auth_token = Some("(set, hidden)".into());
+        }
+        if shown.pseudonym_key.is_some() {
+            shown.pseudonym_key = Some("(set, hidden)".into());
         }
         if let Some(url) = &shown
             .database_url
@@ -493,7 +502,12 @@ mod tests {
             database_url: "postgres://app:hunter2@db:5432/civictext".into(),
             ..Settings::default()
         };
+        let s = Settings {
+            pseudonym_key: Some("keyofpseudonyms".into()),
+            ..s
+        };
         let shown = s.redacted();
+        assert!(!shown.contains("keyofpseudonyms"));
         assert!(!shown.contains("supersecret"));
         assert!(!shown.contains("hunter2"));
         assert!(shown.contains("db:5432/civictext"));

@@ -13,6 +13,7 @@ use crate::config::Settings;
 use crate::gateway::reload::{self, Loader};
 use crate::gateway::{Gateway, Replies};
 use crate::http::{self, AppState, WebhookAuth};
+use crate::privacy::{Pseudonyms, pseudonym};
 use crate::store::Store;
 
 /// A gateway bound to its port, ready to run.
@@ -88,6 +89,7 @@ impl Application {
                  set help_contact_by_language.es (CIVICTEXT_HELP_CONTACT_ES)"
             );
         }
+        let pseudonyms = pseudonyms(settings, &store).await?;
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(loaded.errors);
         let reload = tokio::spawn(reload::watch(
@@ -105,6 +107,7 @@ impl Application {
                     .map(|u| u.trim_end_matches('/').to_string()),
                 account_sid: settings.twilio_account_sid.clone(),
             }),
+            pseudonyms,
         };
         let listener = TcpListener::bind(settings.bind)
             .await
@@ -170,6 +173,19 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// The pseudonyms of this installation: under `pseudonym_key` when configured, otherwise under
+/// a key generated on first start and stored in the database (so every replica agrees).
+pub async fn pseudonyms(settings: &Settings, store: &Store) -> anyhow::Result<Pseudonyms> {
+    let key = match &settings.pseudonym_key {
+        Some(key) => key.clone(),
+        None => store
+            .installation_secret(pseudonym::KEY_NAME, &Pseudonyms::generate_key())
+            .await
+            .context("cannot read or store the pseudonym key")?,
+    };
+    Ok(Pseudonyms::new(&key))
 }
 
 fn redact_url(url: &str) -> String {

@@ -131,10 +131,15 @@ async fn survey_answers_come_out_of_the_csv_export_one_row_per_session() {
         assert!(!text.contains(p.as_str()), "{p} leaked into the export");
     }
     assert_ne!(a["contact"], b["contact"]);
+    // The contact column is a keyed pseudonym, not a row number anyone could count through.
+    assert!(a["contact"].starts_with("r_"), "{}", a["contact"]);
+    assert!(!header.contains(&"phone".to_string()));
     let with_phones = export(&app, "park-survey", "csv", &["--include-phones"]);
-    let (_, rows) = parse_csv(&with_phones);
-    assert_eq!(rows[0]["contact"], format!("'{ana}"));
-    assert_eq!(rows[2]["contact"], format!("'{cruz}"));
+    let (_, with) = parse_csv(&with_phones);
+    // Spreadsheet-safe: a number starting with + is written as text.
+    assert_eq!(with[0]["phone"], format!("'{ana}"));
+    assert_eq!(with[2]["phone"], format!("'{cruz}"));
+    assert_eq!(with[0]["contact"], a["contact"]);
 }
 
 #[tokio::test]
@@ -269,10 +274,10 @@ async fn phone_numbers_in_a_csv_export_open_as_text_with_their_plus_and_every_di
     let me = phone(6);
     converse(&app, &me, &["PARKS", "never", "Too far"]).await;
     let (_, rows) = parse_csv(&export(&app, "park-survey", "csv", &["--include-phones"]));
-    assert_eq!(rows[0]["contact"], format!("'{me}"));
+    assert_eq!(rows[0]["phone"], format!("'{me}"));
     let jsonl = export(&app, "park-survey", "jsonl", &["--include-phones"]);
     let line: serde_json::Value = serde_json::from_str(jsonl.trim()).unwrap();
-    assert_eq!(line["contact"], me.as_str());
+    assert_eq!(line["phone"], me.as_str());
 }
 
 #[tokio::test]

@@ -72,6 +72,10 @@ const STARTER_CONFIG: &str = r#"# civictext configuration. Every line below is c
 
 # "text" or "json" logs.
 # log_format = "text"
+
+# Secret key of residents' pseudonyms in exports and the API. Leave unset: one is generated on
+# first start and kept in the database. Better set it through CIVICTEXT_PSEUDONYM_KEY than here.
+# pseudonym_key = "…"
 "#;
 
 /// Keeps the database (and SQLite's journal files) out of version control.

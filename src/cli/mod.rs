@@ -5,6 +5,7 @@ mod flows;
 mod init;
 mod serve;
 mod simulate;
+mod tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -40,12 +41,15 @@ pub enum Command {
         flow: String,
         #[arg(long, value_enum, default_value = "csv")]
         format: serve::Format,
-        /// Include residents' phone numbers (otherwise a stable contact number stands in).
+        /// Add residents' phone numbers (a `phone` column beside the pseudonymous `contact`).
         #[arg(long)]
         include_phones: bool,
         #[command(flatten)]
         settings: crate::config::Overrides,
     },
+    /// API tokens for agencies: create, list, revoke, and the log of their use.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Check, test and inspect conversation flows.
     #[command(subcommand)]
     Flows(FlowsCommand),
@@ -108,6 +112,7 @@ pub fn main() -> ExitCode {
             include_phones,
             settings,
         } => serve::export(&settings, &flow, format, include_phones),
+        Command::Tokens(command) => tokens::run(command),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),
         Command::Flows(FlowsCommand::Test { dir, verbose }) => flows::test(&dir, verbose),
         Command::Simulate(args) => simulate::run(args),

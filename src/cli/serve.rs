@@ -1,6 +1,5 @@
 //! `civictext serve`, `civictext config` and `civictext export`.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -8,7 +7,8 @@ use anyhow::Context as _;
 
 use crate::config::{Overrides, Settings};
 use crate::startup::Application;
-use crate::store::{ExportSession, Store};
+use crate::store::Store;
+use crate::store::results::ResultsFilter;
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -71,7 +71,7 @@ pub enum Format {
     Jsonl,
 }
 
-/// Writes one row per session of `flow`.
+/// Writes one row per session of `flow`, streamed from the database (memory stays flat).
 pub fn export(
     flags: &Overrides,
     flow: &str,
@@ -80,140 +80,72 @@ pub fn export(
 ) -> anyhow::Result<ExitCode> {
     let settings = Settings::load(flags)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let sessions = runtime.block_on(async {
+    runtime.block_on(async {
         let store = Store::connect(&settings.database_url).await?;
-        store.export(flow).await
-    })?;
-    let catalog = crate::flows_dir::load(&settings.flows).ok().map(|(c, _)| c);
-    let current = catalog.as_ref().and_then(|c| c.get(flow));
-    // A flow no longer in the directory can still have sessions to export; a mistyped id has
-    // neither, and an empty file would look like a flow nobody answered.
-    if current.is_none() && sessions.is_empty() {
-        let mut known: Vec<&str> = catalog
-            .as_ref()
-            .map(|c| c.flows().iter().map(|f| f.id.as_str()).collect())
+        let pseudonyms = crate::startup::pseudonyms(&settings, &store).await?;
+        // Columns: the current flow's questions, then those only older versions asked.
+        let current = crate::flows_dir::load(&settings.flows)
+            .map(|(catalog, _)| catalog)
             .unwrap_or_default();
-        known.sort_unstable();
-        anyhow::bail!(
-            "no flow `{flow}` in {} and no sessions of it in the database; flows: {}",
-            settings.flows.display(),
-            if known.is_empty() {
-                "none".to_string()
-            } else {
-                known.join(", ")
-            }
-        );
-    }
-    // Columns follow the current flow's question order; answers to questions an older version
-    // had come after them.
-    let mut questions: Vec<String> = current
-        .map(|f| f.questions().map(|q| q.id.clone()).collect())
-        .unwrap_or_default();
-    let extra: BTreeSet<String> = sessions
-        .iter()
-        .flat_map(|s| s.answers.keys().cloned())
-        .filter(|q| !questions.contains(q))
-        .collect();
-    questions.extend(extra);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    match format {
-        Format::Csv => write_csv(&mut out, &sessions, &questions, include_phones)?,
-        Format::Jsonl => write_jsonl(&mut out, &sessions, &questions, include_phones)?,
-    }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn contact_column(s: &ExportSession, include_phones: bool) -> String {
-    if include_phones {
-        s.phone.clone()
-    } else {
-        format!("contact-{}", s.contact_id)
-    }
-}
-
-/// RFC 4180 CSV, UTF-8: fixed columns (with the tracking code of a filed request), then
-/// `<question>` (normalised) and `<question>_raw`. Cells that a spreadsheet would run as a
-/// formula are written as text (see [`crate::csv_safe`]).
-pub fn write_csv(
-    out: &mut impl Write,
-    sessions: &[ExportSession],
-    questions: &[String],
-    include_phones: bool,
-) -> anyhow::Result<()> {
-    let mut w = crate::csv_safe::Writer::new(out);
-    let mut header = vec![
-        "session_id".to_string(),
-        "contact".into(),
-        "flow_version".into(),
-        "language".into(),
-        "status".into(),
-        "started_at".into(),
-        "updated_at".into(),
-        "ended_at".into(),
-        "tracking_code".into(),
-    ];
-    for q in questions {
-        header.push(q.clone());
-        header.push(format!("{q}_raw"));
-    }
-    w.write_record(&header)?;
-    for s in sessions {
-        let mut row = vec![
-            s.session_id.to_string(),
-            contact_column(s, include_phones),
-            s.flow_version.clone(),
-            s.language.clone(),
-            s.status.clone(),
-            s.started_at.clone(),
-            s.updated_at.clone(),
-            s.ended_at.clone().unwrap_or_default(),
-            s.tracking_code.clone().unwrap_or_default(),
-        ];
-        for q in questions {
-            let a = s.answers.get(q);
-            row.push(a.map(|a| a.value.clone()).unwrap_or_default());
-            row.push(a.map(|a| a.raw.clone()).unwrap_or_default());
+        let flows = crate::gateway::reload::initial_set(current, store.load_flow_versions().await?);
+        let filter = ResultsFilter {
+            flow: Some(flow.to_string()),
+            ..ResultsFilter::default()
+        };
+        // A flow no longer in the directory can still have sessions to export; a mistyped id
+        // has neither, and an empty file would look like a flow nobody answered.
+        if !flows.known_versions().iter().any(|(id, _)| id == flow)
+            && store
+                .responses_page(&filter, None, 1)
+                .await?
+                .is_ok_and(|page| page.rows.is_empty())
+        {
+            let mut known: Vec<&str> = flows
+                .catalog()
+                .flows()
+                .iter()
+                .map(|f| f.id.as_str())
+                .collect();
+            known.sort_unstable();
+            anyhow::bail!(
+                "no flow `{flow}` in {} and no sessions of it in the database; flows: {}",
+                settings.flows.display(),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
         }
-        w.write_record(&row)?;
-    }
-    w.flush()?;
-    Ok(())
-}
-
-/// One JSON object per line and session.
-pub fn write_jsonl(
-    out: &mut impl Write,
-    sessions: &[ExportSession],
-    questions: &[String],
-    include_phones: bool,
-) -> anyhow::Result<()> {
-    for s in sessions {
-        let answers: serde_json::Map<String, serde_json::Value> = questions
-            .iter()
-            .filter_map(|q| {
-                s.answers.get(q).map(|a| {
-                    (
-                        q.clone(),
-                        serde_json::json!({"value": a.value, "raw": a.raw, "category": a.category}),
-                    )
-                })
-            })
-            .collect();
-        let line = serde_json::json!({
-            "session_id": s.session_id,
-            "contact": contact_column(s, include_phones),
-            "flow_version": s.flow_version,
-            "language": s.language,
-            "status": s.status,
-            "started_at": s.started_at,
-            "updated_at": s.updated_at,
-            "ended_at": s.ended_at,
-            "tracking_code": s.tracking_code,
-            "answers": answers,
-        });
-        writeln!(out, "{line}")?;
-    }
-    Ok(())
+        let questions = crate::export::questions(&flows, flow);
+        let mut rows = store.responses_stream(filter);
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::new(stdout.lock());
+        if let Format::Csv = format {
+            out.write_all(&crate::export::csv_line(&crate::export::header(
+                &questions,
+                include_phones,
+            )))?;
+        }
+        while let Some(row) = rows.recv().await {
+            let row = row?;
+            match format {
+                Format::Csv => out.write_all(&crate::export::csv_line(&crate::export::record(
+                    &row,
+                    &questions,
+                    &pseudonyms,
+                    include_phones,
+                )))?,
+                Format::Jsonl => writeln!(
+                    out,
+                    "{}",
+                    crate::export::jsonl(&row, &questions, &pseudonyms, include_phones)
+                )?,
+            }
+        }
+        out.flush()?;
+        store.close().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -97,6 +97,20 @@ impl FlowSet {
         FlowSet::new(current, self.versions.values().cloned()).with_recorded(self.recorded.clone())
     }
 
+    /// Every version known, as (flow, version): current ones, those replaced while this process
+    /// ran, and those recorded by earlier runs, sorted. Fetch one with [`FlowSet::version`].
+    pub fn known_versions(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<Key> = self
+            .versions
+            .keys()
+            .chain(self.recorded.sources.keys())
+            .cloned()
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// The current catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.current

@@ -1,5 +1,6 @@
-//! HTTP: the Twilio webhook and the health probes.
+//! HTTP: the Twilio webhook, the health probes and the agencies' API.
 
+pub mod api;
 pub mod error;
 mod health;
 pub mod webhook;
@@ -33,11 +34,14 @@ pub struct WebhookAuth {
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub webhook: Arc<WebhookAuth>,
+    /// Residents' pseudonyms in results.
+    pub pseudonyms: crate::privacy::Pseudonyms,
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .merge(api::router(state.clone()))
         .route(webhook::SMS_PATH, post(webhook::sms))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -1,21 +1,28 @@
 //! All SQL lives here. SQLite is the embedded default; PostgreSQL is what several replicas
 //! share. The [`Store`] front hides which database is behind it.
 
+pub mod auth;
 pub mod model;
 pub mod outbox;
 mod pg_batch;
 mod postgres;
+mod postgres_auth;
 mod postgres_outbox;
 mod postgres_requests;
+mod postgres_results;
 mod queue;
 pub mod requests;
+pub mod results;
 mod sqlite;
+mod sqlite_auth;
 mod sqlite_outbox;
 mod sqlite_requests;
+mod sqlite_results;
 mod sqlite_writer;
 
 use std::collections::BTreeMap;
 
+pub use auth::{AuditEntry, NewAuditEntry, TokenRecord};
 pub use model::*;
 pub use outbox::{OutboxKind, OutboxText};
 pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};

@@ -226,6 +226,7 @@ pub async fn spawn_app_on(flows: &Path, tweak: impl FnOnce(&mut Settings)) -> Te
         time_zone: Some("America/Kentucky/Louisville".into()),
         reload_interval: 1,
         log_format: "text".into(),
+        ..Settings::default()
     };
     tweak(&mut settings);
     let (addr, shutdown, server) = start(&settings).await;

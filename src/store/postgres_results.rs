@@ -1,0 +1,254 @@
+//! PostgreSQL: results, summaries, service requests and installation secrets.
+//!
+//! Pages are ordered by (id of the creating transaction, row id), and a page only holds rows
+//! created by transactions older than every transaction of this database still running. With
+//! several replicas a row numbered 100 can commit after one numbered 101; ordered this way,
+//! anything that commits after a page was read sorts after that page (see migration 0009).
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+
+use super::StoreError;
+use super::postgres::{PgStore, Ts, ts};
+use super::results::{
+    AnswerRow, RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter,
+    SummaryCounts, attach_answers,
+};
+
+fn request(r: &PgRow) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        flow_id: r.try_get("flow_id")?,
+        service: r.try_get("service")?,
+        description: r.try_get("description")?,
+        location: r.try_get("location")?,
+        photo: r.try_get("photo")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get::<Ts, _>("created_at")?.0,
+    })
+}
+
+const REQUEST_COLUMNS: &str = "id, code, flow_id, service, description, location, photo, \
+                               status, created_at, created_xid::text AS xid";
+
+/// The oldest transaction that might still commit rows into this database: the oldest one
+/// running in this statement's snapshot, leaving out those `pg_stat_activity` shows running in
+/// another database (transaction ids are shared by the whole server, and a long transaction
+/// elsewhere must not hide new rows here). A transaction that ended between the snapshot and
+/// the look at `pg_stat_activity` is counted as this database's: the safe side.
+const WRITABLE_FROM: &str = "COALESCE(
+        (SELECT MIN(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+         WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                           WHERE a.backend_xid = x::xid
+                             AND a.datname IS DISTINCT FROM current_database())),
+        pg_snapshot_xmax(pg_current_snapshot()))";
+
+fn position(xid: &str, id: i64) -> String {
+    format!("{xid}.{id}")
+}
+
+impl PgStore {
+    /// See [`super::Store::responses_page`].
+    pub async fn responses_page(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<(u64, i64)>,
+        limit: i64,
+    ) -> Result<ResponsePage, StoreError> {
+        let (xid, id) = after.unwrap_or((0, 0));
+        let rows = sqlx::query(&format!(
+            "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
+                    s.started_at, s.updated_at, s.ended_at, s.created_xid::text AS xid,
+                    (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
+                     ORDER BY r.id LIMIT 1) AS tracking_code
+             FROM sessions s JOIN contacts c ON c.id = s.contact_id
+             WHERE (s.created_xid, s.id) > ($1::text::xid8, $2)
+               AND s.created_xid < {WRITABLE_FROM}
+               AND ($3::text IS NULL OR s.flow_id = $3)
+               AND ($4::text IS NULL OR s.status = $4)
+               AND ($5::timestamptz IS NULL OR s.started_at >= $5)
+               AND ($6::timestamptz IS NULL OR s.started_at < $6)
+             ORDER BY s.created_xid, s.id LIMIT $7"
+        ))
+        .bind(xid.to_string())
+        .bind(id)
+        .bind(&filter.flow)
+        .bind(&filter.status)
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        let mut last_xid = String::new();
+        for r in &rows {
+            last_xid = r.try_get("xid")?;
+            sessions.push(ResponseRow {
+                session_id: r.try_get("id")?,
+                phone: r.try_get("phone")?,
+                flow_id: r.try_get("flow_id")?,
+                flow_version: r.try_get("flow_version")?,
+                language: r.try_get("language")?,
+                status: r.try_get("status")?,
+                started_at: r.try_get::<Ts, _>("started_at")?.0,
+                updated_at: r.try_get::<Ts, _>("updated_at")?.0,
+                ended_at: r.try_get::<Option<Ts>, _>("ended_at")?.map(|t| t.0),
+                tracking_code: r.try_get("tracking_code")?,
+                answers: Vec::new(),
+            });
+        }
+        if !sessions.is_empty() {
+            let ids: Vec<i64> = sessions.iter().map(|s| s.session_id).collect();
+            let answers = sqlx::query(
+                "SELECT session_id, question, raw, value, category, answered_at FROM answers
+                 WHERE session_id = ANY($1) ORDER BY session_id, answered_at, id",
+            )
+            .bind(&ids)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|a| {
+                Ok((
+                    a.try_get("session_id")?,
+                    AnswerRow {
+                        question: a.try_get("question")?,
+                        raw: a.try_get("raw")?,
+                        value: a.try_get("value")?,
+                        category: a.try_get("category")?,
+                        answered_at: a.try_get::<Ts, _>("answered_at")?.0,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            attach_answers(&mut sessions, answers);
+        }
+        let next = match sessions.last() {
+            Some(last) if sessions.len() as i64 == limit => {
+                Some(position(&last_xid, last.session_id))
+            }
+            _ => None,
+        };
+        Ok(ResponsePage {
+            rows: sessions,
+            next,
+        })
+    }
+
+    /// See [`super::Store::summary_counts`].
+    pub async fn summary_counts(&self, flow: &str) -> Result<SummaryCounts, StoreError> {
+        let mut counts = SummaryCounts::default();
+        for r in sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM sessions WHERE flow_id = $1 GROUP BY status",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts
+                .statuses
+                .insert(r.try_get("status")?, r.try_get("n")?);
+        }
+        for r in sqlx::query(
+            "SELECT question, category, COUNT(*) AS n FROM answers WHERE flow_id = $1
+             GROUP BY question, category",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts.categories.insert(
+                (r.try_get("question")?, r.try_get("category")?),
+                r.try_get("n")?,
+            );
+        }
+        for r in sqlx::query(
+            "SELECT (SELECT a.question FROM answers a WHERE a.session_id = s.id
+                     ORDER BY a.answered_at DESC, a.id DESC LIMIT 1) AS last_question,
+                    COUNT(*) AS n
+             FROM sessions s
+             WHERE s.flow_id = $1 AND s.status IN ('expired', 'opted_out', 'interrupted')
+             GROUP BY last_question",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts
+                .dropped_after
+                .insert(r.try_get("last_question")?, r.try_get("n")?);
+        }
+        Ok(counts)
+    }
+
+    /// See [`super::Store::requests_page`].
+    pub async fn requests_page(
+        &self,
+        filter: &RequestFilter,
+        after: Option<(u64, i64)>,
+        limit: i64,
+    ) -> Result<RequestPage, StoreError> {
+        let (xid, id) = after.unwrap_or((0, 0));
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM service_requests
+             WHERE (created_xid, id) > ($1::text::xid8, $2)
+               AND created_xid < {WRITABLE_FROM}
+               AND ($3::text IS NULL OR service = $3)
+               AND ($4::text IS NULL OR status = $4)
+               AND ($5::timestamptz IS NULL OR created_at >= $5)
+               AND ($6::timestamptz IS NULL OR created_at < $6)
+             ORDER BY created_xid, id LIMIT $7"
+        ))
+        .bind(xid.to_string())
+        .bind(id)
+        .bind(&filter.service)
+        .bind(&filter.status)
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == limit => Some(position(
+                &last.try_get::<String, _>("xid")?,
+                last.try_get("id")?,
+            )),
+            _ => None,
+        };
+        Ok(RequestPage {
+            rows: rows.iter().map(request).collect::<Result<_, _>>()?,
+            next,
+        })
+    }
+
+    /// See [`super::Store::request_by_code`].
+    pub async fn request_by_code(&self, code: &str) -> Result<Option<RequestRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM service_requests WHERE code = $1"
+        ))
+        .bind(code)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(request)
+        .transpose()
+    }
+
+    /// See [`super::Store::installation_secret`].
+    pub async fn installation_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        Ok(sqlx::query_scalar(
+            "WITH added AS (
+                 INSERT INTO installation_secrets (name, value, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING RETURNING value)
+             SELECT value FROM added
+             UNION ALL SELECT value FROM installation_secrets WHERE name = $1
+             LIMIT 1",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(ts(Timestamp::now()))
+        .fetch_one(self.pool())
+        .await?)
+    }
+}

@@ -1,0 +1,265 @@
+//! Results for agencies (and, later, the staff console): sessions with their answers, paged
+//! in a stable order; per-flow summaries; service requests. Library functions, so every
+//! surface that shows results reads them the same way.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use super::{Store, StoreError};
+
+/// Which sessions to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultsFilter {
+    /// Only this flow's sessions.
+    pub flow: Option<String>,
+    /// Only sessions in this status (`active`, `completed`, `expired`, `opted_out`,
+    /// `interrupted`).
+    pub status: Option<String>,
+    /// Only sessions started at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only sessions started before this time.
+    pub until: Option<Timestamp>,
+}
+
+/// The session statuses, as stored.
+pub const SESSION_STATUSES: [&str; 5] =
+    ["active", "completed", "expired", "opted_out", "interrupted"];
+
+/// One answer in a result row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerRow {
+    pub question: String,
+    /// What the resident texted.
+    pub raw: String,
+    /// The normalised value.
+    pub value: String,
+    /// The answer's category (choice key, `yes`, `no`, `skipped`, the answer type…).
+    pub category: String,
+    pub answered_at: Timestamp,
+}
+
+/// One session with its answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseRow {
+    pub session_id: i64,
+    /// The resident's number (shown only to those entitled; otherwise a pseudonym stands in).
+    pub phone: String,
+    pub flow_id: String,
+    pub flow_version: String,
+    pub language: String,
+    pub status: String,
+    pub started_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub ended_at: Option<Timestamp>,
+    /// The tracking code of the service request the session filed, if any.
+    pub tracking_code: Option<String>,
+    /// In the order they were given.
+    pub answers: Vec<AnswerRow>,
+}
+
+/// A page of sessions, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponsePage {
+    pub rows: Vec<ResponseRow>,
+    /// Pass back to get the following page; None when there were fewer rows than asked for.
+    /// A position in a stable order: sessions that appear later always sort after it.
+    pub next: Option<String>,
+}
+
+/// Session counts of one flow, and how its questions were answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SummaryCounts {
+    /// Sessions per status.
+    pub statuses: BTreeMap<String, i64>,
+    /// (question, category) → answers.
+    pub categories: BTreeMap<(String, String), i64>,
+    /// Sessions that ended unfinished (expired, opted out, interrupted), by the last question
+    /// they answered (None: none).
+    pub dropped_after: BTreeMap<Option<String>, i64>,
+}
+
+/// A service request as agencies see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRow {
+    pub id: i64,
+    /// The tracking code the resident was given.
+    pub code: String,
+    pub flow_id: String,
+    pub service: String,
+    pub description: Option<String>,
+    pub location: Option<String>,
+    pub photo: Option<String>,
+    pub status: String,
+    pub created_at: Timestamp,
+}
+
+/// Which service requests to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    pub service: Option<String>,
+    pub status: Option<String>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// A page of service requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestPage {
+    pub rows: Vec<RequestRow>,
+    pub next: Option<String>,
+}
+
+/// A position in a list that the backend could not have written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("this cursor was not issued by this list")]
+pub struct BadCursor;
+
+/// The (transaction, id) key PostgreSQL pages by, or SQLite's id, as text: `xid.id` or `id`.
+pub(super) fn split_cursor(cursor: &str) -> Result<(Option<u64>, i64), BadCursor> {
+    match cursor.split_once('.') {
+        Some((xid, id)) => Ok((
+            Some(xid.parse().map_err(|_| BadCursor)?),
+            id.parse().map_err(|_| BadCursor)?,
+        )),
+        None => Ok((None, cursor.parse().map_err(|_| BadCursor)?)),
+    }
+}
+
+/// Rows fetched per page when a whole result set is streamed.
+const STREAM_PAGE: i64 = 1000;
+
+impl Store {
+    /// Up to `limit` sessions matching `filter`, after position `after` (None: from the
+    /// start). Walking every page returns each session exactly once even while residents
+    /// keep texting: sessions created later always sort after positions already handed out.
+    pub async fn responses_page(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Result<ResponsePage, BadCursor>, StoreError> {
+        let after = match after.map(split_cursor).transpose() {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let page = match self {
+            Store::Sqlite(s) => match after {
+                Some((Some(_), _)) => return Ok(Err(BadCursor)),
+                a => s.responses_page(filter, a.map(|(_, id)| id), limit).await?,
+            },
+            Store::Postgres(s) => match after {
+                Some((None, _)) => return Ok(Err(BadCursor)),
+                a => {
+                    s.responses_page(filter, a.map(|(x, id)| (x.unwrap_or(0), id)), limit)
+                        .await?
+                }
+            },
+        };
+        Ok(Ok(page))
+    }
+
+    /// Every session matching `filter`, streamed page by page through a small channel, so a
+    /// result set of any size is sent with flat memory.
+    pub fn responses_stream(
+        &self,
+        filter: ResultsFilter,
+    ) -> mpsc::Receiver<Result<ResponseRow, StoreError>> {
+        let (tx, rx) = mpsc::channel(STREAM_PAGE as usize);
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut after: Option<String> = None;
+            loop {
+                let page = match store
+                    .responses_page(&filter, after.as_deref(), STREAM_PAGE)
+                    .await
+                {
+                    Ok(Ok(page)) => page,
+                    Ok(Err(BadCursor)) => unreachable!("the store's own cursor"),
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for row in page.rows {
+                    if tx.send(Ok(row)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+                match page.next {
+                    Some(next) => after = Some(next),
+                    None => return,
+                }
+            }
+        });
+        rx
+    }
+
+    /// Session and answer counts of `flow`.
+    pub async fn summary_counts(&self, flow: &str) -> Result<SummaryCounts, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.summary_counts(flow).await,
+            Store::Postgres(s) => s.summary_counts(flow).await,
+        }
+    }
+
+    /// Up to `limit` service requests matching `filter`, after position `after`, in the same
+    /// stable order as [`Store::responses_page`].
+    pub async fn requests_page(
+        &self,
+        filter: &RequestFilter,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Result<RequestPage, BadCursor>, StoreError> {
+        let after = match after.map(split_cursor).transpose() {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(e)),
+        };
+        let page = match self {
+            Store::Sqlite(s) => match after {
+                Some((Some(_), _)) => return Ok(Err(BadCursor)),
+                a => s.requests_page(filter, a.map(|(_, id)| id), limit).await?,
+            },
+            Store::Postgres(s) => match after {
+                Some((None, _)) => return Ok(Err(BadCursor)),
+                a => {
+                    s.requests_page(filter, a.map(|(x, id)| (x.unwrap_or(0), id)), limit)
+                        .await?
+                }
+            },
+        };
+        Ok(Ok(page))
+    }
+
+    /// The service request with tracking code `code`.
+    pub async fn request_by_code(&self, code: &str) -> Result<Option<RequestRow>, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.request_by_code(code).await,
+            Store::Postgres(s) => s.request_by_code(code).await,
+        }
+    }
+
+    /// The installation's secret `name`: the stored one, or `fresh` stored now if there is
+    /// none yet. Every replica ends up with the same value (the first one stored wins).
+    pub async fn installation_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.installation_secret(name, fresh).await,
+            Store::Postgres(s) => s.installation_secret(name, fresh).await,
+        }
+    }
+}
+
+/// Groups answers (sorted by session) onto their sessions.
+pub(super) fn attach_answers(rows: &mut [ResponseRow], answers: Vec<(i64, AnswerRow)>) {
+    let index: BTreeMap<i64, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.session_id, i))
+        .collect();
+    for (session, answer) in answers {
+        if let Some(&i) = index.get(&session) {
+            rows[i].answers.push(answer);
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! SQLite: results, summaries, service requests and installation secrets.
+//!
+//! Pages are ordered by row id. SQLite has one writer and ids are assigned inside its
+//! transactions, so rows become visible in id order: a client that has read up to id N can
+//! never see a new row with a smaller id.
+
+use jiff::Timestamp;
+use sqlx::Row as _;
+use sqlx::sqlite::SqliteRow;
+
+use super::StoreError;
+use super::results::{
+    AnswerRow, RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter,
+    SummaryCounts, attach_answers,
+};
+use super::sqlite::{SqliteStore, parse_ts, ts};
+
+fn required_ts(r: &SqliteRow, column: &str) -> Result<Timestamp, StoreError> {
+    parse_ts(r.try_get(column)?)?.ok_or_else(|| StoreError::Corrupt(format!("{column} missing")))
+}
+
+fn request(r: &SqliteRow) -> Result<RequestRow, StoreError> {
+    Ok(RequestRow {
+        id: r.try_get("id")?,
+        code: r.try_get("code")?,
+        flow_id: r.try_get("flow_id")?,
+        service: r.try_get("service")?,
+        description: r.try_get("description")?,
+        location: r.try_get("location")?,
+        photo: r.try_get("photo")?,
+        status: r.try_get("status")?,
+        created_at: required_ts(r, "created_at")?,
+    })
+}
+
+const REQUEST_COLUMNS: &str =
+    "id, code, flow_id, service, description, location, photo, status, created_at";
+
+impl SqliteStore {
+    /// See [`super::Store::responses_page`].
+    pub async fn responses_page(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<ResponsePage, StoreError> {
+        // Times are compared as instants: stored strings carry varying fractional digits.
+        let rows = sqlx::query(
+            "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
+                    s.started_at, s.updated_at, s.ended_at,
+                    (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
+                     ORDER BY r.id LIMIT 1) AS tracking_code
+             FROM sessions s JOIN contacts c ON c.id = s.contact_id
+             WHERE s.id > ?1
+               AND (?2 IS NULL OR s.flow_id = ?2)
+               AND (?3 IS NULL OR s.status = ?3)
+               AND (?4 IS NULL OR julianday(s.started_at) >= julianday(?4))
+               AND (?5 IS NULL OR julianday(s.started_at) < julianday(?5))
+             ORDER BY s.id LIMIT ?6",
+        )
+        .bind(after.unwrap_or(0))
+        .bind(&filter.flow)
+        .bind(&filter.status)
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for r in &rows {
+            sessions.push(ResponseRow {
+                session_id: r.try_get("id")?,
+                phone: r.try_get("phone")?,
+                flow_id: r.try_get("flow_id")?,
+                flow_version: r.try_get("flow_version")?,
+                language: r.try_get("language")?,
+                status: r.try_get("status")?,
+                started_at: required_ts(r, "started_at")?,
+                updated_at: required_ts(r, "updated_at")?,
+                ended_at: parse_ts(r.try_get("ended_at")?)?,
+                tracking_code: r.try_get("tracking_code")?,
+                answers: Vec::new(),
+            });
+        }
+        if let (Some(first), Some(last)) = (sessions.first(), sessions.last()) {
+            let answers = sqlx::query(
+                "SELECT session_id, question, raw, value, category, answered_at FROM answers
+                 WHERE session_id BETWEEN ? AND ? ORDER BY session_id, answered_at, id",
+            )
+            .bind(first.session_id)
+            .bind(last.session_id)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|a| {
+                Ok((
+                    a.try_get("session_id")?,
+                    AnswerRow {
+                        question: a.try_get("question")?,
+                        raw: a.try_get("raw")?,
+                        value: a.try_get("value")?,
+                        category: a.try_get("category")?,
+                        answered_at: required_ts(a, "answered_at")?,
+                    },
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+            attach_answers(&mut sessions, answers);
+        }
+        let next = match sessions.last() {
+            Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
+            _ => None,
+        };
+        Ok(ResponsePage {
+            rows: sessions,
+            next,
+        })
+    }
+
+    /// See [`super::Store::summary_counts`].
+    pub async fn summary_counts(&self, flow: &str) -> Result<SummaryCounts, StoreError> {
+        let mut counts = SummaryCounts::default();
+        for r in sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM sessions WHERE flow_id = ? GROUP BY status",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts
+                .statuses
+                .insert(r.try_get("status")?, r.try_get("n")?);
+        }
+        for r in sqlx::query(
+            "SELECT question, category, COUNT(*) AS n FROM answers WHERE flow_id = ?
+             GROUP BY question, category",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts.categories.insert(
+                (r.try_get("question")?, r.try_get("category")?),
+                r.try_get("n")?,
+            );
+        }
+        for r in sqlx::query(
+            "SELECT (SELECT a.question FROM answers a WHERE a.session_id = s.id
+                     ORDER BY a.answered_at DESC, a.id DESC LIMIT 1) AS last_question,
+                    COUNT(*) AS n
+             FROM sessions s
+             WHERE s.flow_id = ? AND s.status IN ('expired', 'opted_out', 'interrupted')
+             GROUP BY last_question",
+        )
+        .bind(flow)
+        .fetch_all(self.pool())
+        .await?
+        {
+            counts
+                .dropped_after
+                .insert(r.try_get("last_question")?, r.try_get("n")?);
+        }
+        Ok(counts)
+    }
+
+    /// See [`super::Store::requests_page`].
+    pub async fn requests_page(
+        &self,
+        filter: &RequestFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<RequestPage, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM service_requests
+             WHERE id > ?1
+               AND (?2 IS NULL OR service = ?2)
+               AND (?3 IS NULL OR status = ?3)
+               AND (?4 IS NULL OR julianday(created_at) >= julianday(?4))
+               AND (?5 IS NULL OR julianday(created_at) < julianday(?5))
+             ORDER BY id LIMIT ?6"
+        ))
+        .bind(after.unwrap_or(0))
+        .bind(&filter.service)
+        .bind(&filter.status)
+        .bind(filter.since.map(ts))
+        .bind(filter.until.map(ts))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(request)
+        .collect::<Result<Vec<_>, _>>()?;
+        let next = match rows.last() {
+            Some(last) if rows.len() as i64 == limit => Some(last.id.to_string()),
+            _ => None,
+        };
+        Ok(RequestPage { rows, next })
+    }
+
+    /// See [`super::Store::request_by_code`].
+    pub async fn request_by_code(&self, code: &str) -> Result<Option<RequestRow>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {REQUEST_COLUMNS} FROM service_requests WHERE code = ?"
+        ))
+        .bind(code)
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(request)
+        .transpose()
+    }
+
+    /// See [`super::Store::installation_secret`].
+    pub async fn installation_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO installation_secrets (name, value, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(ts(Timestamp::now()))
+        .execute(self.pool())
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT value FROM installation_secrets WHERE name = ?")
+                .bind(name)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}
