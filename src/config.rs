@@ -52,7 +52,26 @@ pub struct Settings {
     /// Secret key of residents' pseudonyms in results; generated and stored in the database on
     /// first start when not set (`CIVICTEXT_PSEUDONYM_KEY`).
     pub pseudonym_key: Option<String>,
+    /// Seconds a client has to send a request's headers, on a new connection or an idle
+    /// kept-alive one, before it is closed (`CIVICTEXT_HEADER_READ_TIMEOUT`).
+    pub header_read_timeout: u64,
+    /// Seconds to receive a request's body and answer it; slower requests get 408
+    /// (`CIVICTEXT_REQUEST_TIMEOUT`).
+    pub request_timeout: u64,
+    /// Most client connections open at once; further clients wait to be accepted
+    /// (`CIVICTEXT_MAX_CONNECTIONS`).
+    pub max_connections: usize,
+    /// Seconds within which a webhook is answered: a text that cannot be stored in time is
+    /// answered 503 and not stored (`CIVICTEXT_WEBHOOK_DEADLINE`). Twilio waits 15 s at most;
+    /// a longer deadline is allowed (with a warning) for a caller that waits longer.
+    pub webhook_deadline: u64,
 }
+
+/// The highest `max_connections` accepted.
+pub const MAX_CONNECTIONS_CEILING: usize = 1_000_000;
+
+/// How long Twilio waits for a webhook's answer before it gives up on it.
+pub const TWILIO_WEBHOOK_TIMEOUT_SECS: u64 = 15;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -71,6 +90,10 @@ impl Default for Settings {
             reload_interval: 2,
             log_format: "text".into(),
             pseudonym_key: None,
+            header_read_timeout: 10,
+            request_timeout: 15,
+            max_connections: 1024,
+            webhook_deadline: 10,
         }
     }
 }
@@ -187,6 +210,10 @@ impl Settings {
                 "reload_interval",
                 "log_format",
                 "pseudonym_key",
+                "header_read_timeout",
+                "request_timeout",
+                "max_connections",
+                "webhook_deadline",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",
@@ -280,6 +307,40 @@ impl Settings {
             invalid(
                 "reload_interval",
                 "the reload interval must be at least 1 second",
+            )?;
+        }
+        if self.header_read_timeout == 0 {
+            invalid(
+                "header_read_timeout",
+                "the header read timeout must be at least 1 second",
+            )?;
+        }
+        if self.request_timeout == 0 {
+            invalid(
+                "request_timeout",
+                "the request timeout must be at least 1 second",
+            )?;
+        }
+        if !(1..=MAX_CONNECTIONS_CEILING).contains(&self.max_connections) {
+            invalid(
+                "max_connections",
+                format!("max_connections must be between 1 and {MAX_CONNECTIONS_CEILING}"),
+            )?;
+        }
+        if self.webhook_deadline == 0 {
+            invalid(
+                "webhook_deadline",
+                "the webhook deadline must be at least 1 second",
+            )?;
+        }
+        if self.webhook_deadline >= self.request_timeout {
+            invalid(
+                "webhook_deadline",
+                format!(
+                    "the webhook deadline ({} s) must be shorter than the request timeout ({} s), \
+                     or texts are cut off before they are answered",
+                    self.webhook_deadline, self.request_timeout
+                ),
             )?;
         }
         Ok(())
@@ -492,6 +553,56 @@ mod tests {
         let err = s.check().unwrap_err();
         assert_eq!(err.key, "time_zone");
         assert!(err.message.contains("IANA"), "{err}");
+    }
+
+    #[test]
+    fn a_webhook_deadline_must_fit_inside_the_request_timeout() {
+        let s = Settings {
+            webhook_deadline: 12,
+            request_timeout: 10,
+            ..Settings::default()
+        };
+        let err = s.check().unwrap_err();
+        assert_eq!(err.key, "webhook_deadline");
+        assert!(err.message.contains("request timeout"), "{err}");
+        assert!(Settings::default().webhook_deadline < TWILIO_WEBHOOK_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn zero_timeouts_or_connections_are_refused() {
+        for (s, key) in [
+            (
+                Settings {
+                    header_read_timeout: 0,
+                    ..Settings::default()
+                },
+                "header_read_timeout",
+            ),
+            (
+                Settings {
+                    request_timeout: 0,
+                    webhook_deadline: 0,
+                    ..Settings::default()
+                },
+                "request_timeout",
+            ),
+            (
+                Settings {
+                    max_connections: 0,
+                    ..Settings::default()
+                },
+                "max_connections",
+            ),
+            (
+                Settings {
+                    webhook_deadline: 0,
+                    ..Settings::default()
+                },
+                "webhook_deadline",
+            ),
+        ] {
+            assert_eq!(s.check().unwrap_err().key, key, "{s:?}");
+        }
     }
 
     #[test]

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::http::StatusCode;
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Settings;
 use crate::gateway::reload::{self, Loader};
 use crate::gateway::{Gateway, Replies};
+use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState, WebhookAuth};
 use crate::privacy::{Pseudonyms, pseudonym};
 use crate::store::Store;
@@ -20,6 +23,7 @@ use crate::store::Store;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    limits: ConnectionLimits,
     gateway: Arc<Gateway>,
     reload: tokio::task::JoinHandle<()>,
 }
@@ -108,13 +112,35 @@ impl Application {
                 account_sid: settings.twilio_account_sid.clone(),
             }),
             pseudonyms,
+            webhook_deadline: Duration::from_secs(settings.webhook_deadline),
         };
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let router = http::router(state).layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(settings.request_timeout),
+        ));
+        let wanted = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(settings.header_read_timeout),
+            max_connections: settings.max_connections,
+        };
+        let limits = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+            Ok((soft, _)) => wanted.fitted_to(soft),
+            Err(_) => wanted,
+        };
+        if limits.max_connections < wanted.max_connections {
+            tracing::warn!(
+                max_connections = limits.max_connections,
+                configured = wanted.max_connections,
+                "the open-files limit (ulimit -n) is too low for CIVICTEXT_MAX_CONNECTIONS: \
+                 serving fewer connections at once"
+            );
+        }
         Ok(Application {
             listener,
-            router: http::router(state),
+            router,
+            limits,
             gateway,
             reload,
         })
@@ -138,12 +164,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let result = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .context("server failed");
+        http::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.reload.abort();
-        result
+        Ok(())
     }
 
     /// Serves until SIGTERM or Ctrl-C.

@@ -36,6 +36,11 @@ pub fn serve(flags: &Overrides) -> anyhow::Result<ExitCode> {
             crate::config::DEFAULT_CONFIG_FILE
         ),
     }
+    // Each client connection is a file descriptor: take the most the system allows this
+    // process (the soft limit is often 1024, the hard one far higher).
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open-files limit");
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let app = Application::build(&settings).await?;

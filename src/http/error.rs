@@ -14,6 +14,9 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
+    /// The request could not be served now; the client may try again later.
+    #[error("{0}")]
+    Unavailable(&'static str),
     /// Something failed on our side; logged with details, answered without them.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -31,6 +34,10 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(reason) => {
+                tracing::warn!(reason, "request not served");
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = format!("{e:#}"), "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

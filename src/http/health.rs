@@ -1,5 +1,7 @@
 //! Liveness and readiness probes.
 
+use std::time::Duration;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,9 +14,22 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The gateway can serve: the database answers and at least one flow is loaded.
+/// How long readiness waits for the database: probes (a load balancer's, Kubernetes') give up
+/// after a second or so, and an unreachable database must read as unready, not as no answer.
+pub const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// The gateway can serve: a write to the database commits (within
+/// [`DATABASE_PROBE_TIMEOUT`]) and at least one flow is loaded.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let db = state.gateway.store.ping().await;
+    let db = match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, state.gateway.store.probe_write())
+        .await
+    {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "no write committed within {} ms",
+            DATABASE_PROBE_TIMEOUT.as_millis()
+        )),
+    };
     let flows = state.gateway.flows();
     let loaded: Vec<String> = flows
         .catalog()
@@ -33,12 +48,12 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<serde_js
         .collect();
     let body = json!({
         "ready": ready,
-        "database": if db.is_ok() { "ok".to_string() } else { "unreachable".to_string() },
+        "database": if db.is_ok() { "ok" } else { "unavailable" },
         "flows": loaded,
         "flow_errors": flow_errors,
     });
     if let Err(e) = db {
-        tracing::warn!(error = %e, "readiness: database unreachable");
+        tracing::warn!(error = %e, "readiness: the database cannot store texts");
     }
     let status = if ready {
         StatusCode::OK

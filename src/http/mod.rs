@@ -3,13 +3,16 @@
 pub mod api;
 pub mod error;
 mod health;
+pub mod server;
 pub mod webhook;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::gateway::Gateway;
@@ -36,6 +39,8 @@ pub struct AppState {
     pub webhook: Arc<WebhookAuth>,
     /// Residents' pseudonyms in results.
     pub pseudonyms: crate::privacy::Pseudonyms,
+    /// Time to store and answer a text once its request has been read.
+    pub webhook_deadline: Duration,
 }
 
 /// The whole HTTP surface.
@@ -46,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // Refuses a body declared too large (Content-Length) at once, before waiting for it.
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

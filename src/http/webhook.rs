@@ -37,6 +37,19 @@ fn without_nul(s: String) -> String {
     }
 }
 
+/// Whether a Content-Type header names a form, as HTTP defines media types: type and subtype
+/// compared without regard to case, any parameters after them (`; charset=UTF-8`), nothing else.
+fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
+    content_type
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<mime::Mime>().ok())
+        .is_some_and(|m| {
+            m.type_() == mime::APPLICATION
+                && m.subtype() == mime::WWW_FORM_URLENCODED
+                && m.suffix().is_none()
+        })
+}
+
 /// Verifies, parses, handles and answers one inbound text.
 pub async fn sms(
     State(state): State<AppState>,
@@ -44,11 +57,7 @@ pub async fn sms(
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !content_type.starts_with("application/x-www-form-urlencoded") {
+    if !is_form(headers.get(header::CONTENT_TYPE)) {
         return Err(ApiError::UnsupportedMediaType(
             "expected an application/x-www-form-urlencoded body",
         ));
@@ -101,7 +110,12 @@ pub async fn sms(
             inbound::OptOutType::Help => Command::Help,
         }),
     };
-    let handled = state.gateway.handle(&text).await?;
+    // Past the deadline Twilio may have stopped listening: answer rather than keep it waiting.
+    // The writers skip a text whose caller has gone, so a text is either stored (and Twilio's
+    // retry gets the stored replies) or not stored at all (and the retry handles it).
+    let handled = tokio::time::timeout(state.webhook_deadline, state.gateway.handle(&text))
+        .await
+        .map_err(|_| ApiError::Unavailable("the text could not be stored in time"))??;
     if handled.route == crate::gateway::dispatch::FLOW_ERROR {
         tracing::error!(
             from = %mask_phone(&text.from),
@@ -129,6 +143,36 @@ pub async fn sms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn form(value: &str) -> bool {
+        is_form(Some(&header::HeaderValue::from_str(value).unwrap()))
+    }
+
+    #[test]
+    fn the_form_media_type_is_matched_without_case_and_with_parameters() {
+        for ok in [
+            "application/x-www-form-urlencoded",
+            "APPLICATION/X-WWW-FORM-URLENCODED",
+            "Application/X-Www-Form-Urlencoded; Charset=UTF-8",
+            "application/x-www-form-urlencoded;charset=utf-8",
+            "application/x-www-form-urlencoded ; charset=\"UTF-8\"",
+        ] {
+            assert!(form(ok), "{ok}");
+        }
+        for refused in [
+            "application/x-www-form-urlencodedX",
+            "application/x-www-form-urlencoded-evil",
+            "application/x-www-form-urlencoded+json",
+            "application/x-www-form-urlencoded/more",
+            "application/x-www-form-urlencoded, text/plain",
+            "text/x-www-form-urlencoded",
+            "application/json",
+            "",
+        ] {
+            assert!(!form(refused), "{refused}");
+        }
+        assert!(!is_form(None));
+    }
 
     #[test]
     fn a_masked_phone_keeps_only_the_country_code_and_last_digits() {

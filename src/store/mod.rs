@@ -245,6 +245,16 @@ impl Store {
         }
     }
 
+    /// Commits a small write the way texts are committed: Ok only when a text could be stored
+    /// now. Readiness asks this rather than [`Store::ping`], since a database that answers
+    /// reads but refuses writes (a full disk, a read-only file or standby) stores no text.
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.probe_write().await,
+            Store::Postgres(s) => s.probe_write().await,
+        }
+    }
+
     /// Handles one inbound text in one transaction: if its provider id was seen before, returns
     /// the replies stored then and changes nothing; otherwise loads the contact and active
     /// session, asks `decide` (pure) what to do, and stores the message, the replies and every

@@ -125,13 +125,33 @@ fn take_batch(waiting: &mut VecDeque<Job>, busy: &HashSet<String>) -> Vec<Job> {
     batch
 }
 
-/// Writes one batch and answers every caller in it.
-async fn run_batch(store: &PgStore, batch: Vec<Job>) {
+/// Handles `job` alone, in a transaction of its own, and answers its caller. If the caller
+/// stops waiting first (its webhook deadline passed), the transaction is dropped before its
+/// commit, so it is rolled back: nobody would be told the text was stored.
+async fn run_one(store: &PgStore, mut job: Job) {
+    let outcome = {
+        let Job { msg, decide, done } = &mut job;
+        tokio::select! {
+            outcome = store.handle_one(msg, |s| decide(s)) => Some(outcome),
+            () = done.closed() => None,
+        }
+    };
+    if let Some(outcome) = outcome {
+        let _ = job.done.send(outcome);
+    }
+}
+
+/// Writes one batch and answers every caller in it. A text whose caller has stopped waiting (its
+/// webhook deadline passed) is left out: nobody would be told it was stored.
+async fn run_batch(store: &PgStore, mut batch: Vec<Job>) {
+    batch.retain(|job| !job.done.is_closed());
+    if batch.is_empty() {
+        return;
+    }
     if batch.len() == 1 {
         // Nothing to share a transaction with: the one-text path is fewer statements.
         let job = batch.into_iter().next().expect("one job");
-        let outcome = store.handle_one(&job.msg, |s| (job.decide)(s)).await;
-        let _ = job.done.send(outcome);
+        run_one(store, job).await;
         return;
     }
     match write_batch(store.pool(), &batch).await {
@@ -147,8 +167,7 @@ async fn run_batch(store: &PgStore, batch: Vec<Job>) {
             tracing::warn!(error = %e, texts = batch.len(),
                 "a batch of inbound texts failed; handling them one by one");
             for job in batch {
-                let outcome = store.handle_one(&job.msg, |s| (job.decide)(s)).await;
-                let _ = job.done.send(outcome);
+                run_one(store, job).await;
             }
         }
     }

@@ -428,6 +428,17 @@ impl PgStore {
         Ok(())
     }
 
+    /// Commits a write (see [`super::Store::probe_write`]).
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO write_probe (id, checked_at) VALUES (1, now())
+             ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// See [`super::Store::handle_inbound`]: through the batcher, or alone in a transaction of
     /// its own for a store made by [`PgStore::connect_per_text`].
     pub async fn handle_inbound(

@@ -25,9 +25,10 @@ pub fn decide_safely(decide: &Decide, snapshot: &Snapshot) -> Result<Decision, S
 }
 
 /// Hands `msg` to the writer behind `queue` and waits for its outcome (`writer` names it in
-/// errors).
-pub async fn submit(
-    queue: &mpsc::Sender<Job>,
+/// errors). A caller that stops waiting (a dropped future) withdraws the text: a writer that
+/// has not begun storing it skips it.
+pub async fn submit<W: From<Job>>(
+    queue: &mpsc::Sender<W>,
     writer: &str,
     msg: &InboundText,
     decide: Decide,
@@ -39,7 +40,7 @@ pub async fn submit(
         done,
     };
     queue
-        .send(job)
+        .send(W::from(job))
         .await
         .map_err(|_| StoreError::Writer(format!("the database {writer} has stopped")))?;
     answer.await.map_err(|_| {

@@ -23,7 +23,6 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::mpsc;
 
 use super::model::*;
-use super::queue::Job;
 use super::sqlite_writer::{
     self as writer, SQL_ACTIVE_SESSION, SQL_ANSWER, SQL_CONSENT, SQL_CONTACT, SQL_END_SESSION,
     SQL_FIND_INBOUND, SQL_INBOUND, SQL_NEW_SESSION, SQL_REPLIES_OF, SQL_REPLY, SQL_REQUEST,
@@ -38,7 +37,7 @@ use crate::sms::segments;
 #[derive(Clone)]
 enum Writes {
     /// Group commit through the writer task.
-    Batched(mpsc::Sender<Job>),
+    Batched(mpsc::Sender<writer::Work>),
     /// One transaction per text on a pooled connection (the straightforward way, kept as the
     /// baseline the benchmark compares against).
     PerText,
@@ -176,6 +175,24 @@ impl SqliteStore {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Commits a write through the connection texts are stored on (see
+    /// [`super::Store::probe_write`]).
+    pub async fn probe_write(&self) -> Result<(), StoreError> {
+        match &self.writes {
+            Writes::Batched(queue) => writer::probe(queue).await,
+            Writes::PerText => {
+                sqlx::query(
+                    "INSERT INTO write_probe (id, checked_at) VALUES (1, ?1)
+                     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                )
+                .bind(ts(Timestamp::now()))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+        }
     }
 
     /// See [`super::Store::handle_inbound`].

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use rusqlite::{Connection, params};
-use tokio::sync::mpsc;
+use rusqlite::{Connection, DatabaseName, params};
+use tokio::sync::{mpsc, oneshot};
 
 use super::model::*;
 use super::queue::{Decide, Job, decide_safely};
@@ -106,6 +106,50 @@ fn open(path: &PathBuf) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens the writer's connection, refusing one SQLite could only open read-only: it falls back
+/// to reading when the file cannot be written (a full disk, a file a backup tool made
+/// read-only), and a writer on such a connection would fail every text until a restart.
+fn open_writable(path: &PathBuf) -> Result<Connection, StoreError> {
+    let conn = open(path)?;
+    if conn.is_readonly(DatabaseName::Main)? {
+        return Err(StoreError::Writer(format!(
+            "the database file {} cannot be written",
+            path.display()
+        )));
+    }
+    Ok(conn)
+}
+
+/// What the writer thread is asked to do.
+pub enum Work {
+    /// Store one inbound text.
+    Text(Job),
+    /// Commit a write to `write_probe`, for readiness: answers whether texts can be stored now.
+    Probe(oneshot::Sender<Result<(), StoreError>>),
+}
+
+impl From<Job> for Work {
+    fn from(job: Job) -> Work {
+        Work::Text(job)
+    }
+}
+
+/// The probe's write: one row, overwritten.
+const SQL_PROBE: &str = "INSERT INTO write_probe (id, checked_at) VALUES (1, ?1)
+     ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at";
+
+/// Asks the writer behind `queue` to commit a probe write.
+pub async fn probe(queue: &mpsc::Sender<Work>) -> Result<(), StoreError> {
+    let (done, answer) = oneshot::channel();
+    queue
+        .send(Work::Probe(done))
+        .await
+        .map_err(|_| StoreError::Writer("the database writer has stopped".into()))?;
+    answer
+        .await
+        .map_err(|_| StoreError::Writer("the database writer stopped before answering".into()))?
+}
+
 /// WAL pages after which the checkpointer copies the log back into the database.
 const CHECKPOINT_PAGES: i64 = 1000;
 
@@ -113,36 +157,51 @@ const CHECKPOINT_PAGES: i64 = 1000;
 /// never stops for it: a PASSIVE checkpoint whenever the log has grown past
 /// [`CHECKPOINT_PAGES`] (SQLite's own threshold), checked every 50 ms. Ends with the writer.
 fn checkpointer(path: PathBuf, writer_alive: std::sync::Weak<()>) {
-    let conn = match Connection::open(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot open the checkpoint connection");
-            return;
-        }
-    };
-    let _ = conn.busy_timeout(Duration::from_secs(10));
+    let mut conn: Option<Connection> = None;
+    // Logged once when checkpoints start failing (the file cannot be written) and once when
+    // they work again, not every 50 ms in between.
+    let mut failing = false;
     while writer_alive.strong_count() > 0 {
         std::thread::sleep(Duration::from_millis(50));
+        if conn.is_none() {
+            conn = Connection::open(&path)
+                .and_then(|c| c.busy_timeout(Duration::from_secs(10)).map(|()| c))
+                .ok();
+        }
+        let Some(c) = &conn else {
+            continue;
+        };
         // (busy, pages in the log, pages copied)
         let wal: rusqlite::Result<(i64, i64, i64)> =
-            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             });
         match wal {
-            // A log that keeps growing past the threshold is cut back while the writer waits.
-            Ok((_, log, copied)) if log > 8 * CHECKPOINT_PAGES && copied == log => {
-                let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            Ok((_, log, copied)) => {
+                if failing {
+                    tracing::info!("WAL checkpoints work again");
+                    failing = false;
+                }
+                // A log that keeps growing past the threshold is cut back while the writer waits.
+                if log > 8 * CHECKPOINT_PAGES && copied == log {
+                    let _ = c.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+                }
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; retrying on a new connection");
+                    failing = true;
+                }
+                conn = None;
+            }
         }
     }
 }
 
 /// Opens the writer's connection to the database file at `path` and starts its thread.
 /// `batched` counts the texts committed together with at least one other.
-pub fn start(path: PathBuf, batched: Arc<AtomicU64>) -> Result<mpsc::Sender<Job>, StoreError> {
-    let conn = open(&path)?;
+pub fn start(path: PathBuf, batched: Arc<AtomicU64>) -> Result<mpsc::Sender<Work>, StoreError> {
+    let conn = open_writable(&path)?;
     let (tx, rx) = mpsc::channel(QUEUE);
     let alive = std::sync::Arc::new(());
     let watch = std::sync::Arc::downgrade(&alive);
@@ -161,38 +220,67 @@ pub fn start(path: PathBuf, batched: Arc<AtomicU64>) -> Result<mpsc::Sender<Job>
     Ok(tx)
 }
 
-/// Takes every text waiting (up to [`MAX_BATCH`]), commits them together, answers each caller;
-/// reopens the connection after a failed batch. Ends when every sender is gone.
-fn run(mut conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Job>, batched: &AtomicU64) {
+/// Takes every text waiting (up to [`MAX_BATCH`]) and every probe, commits them together,
+/// answers each caller. After a failed batch the connection is dropped and opened again for the
+/// next one, writable or not at all: while the file cannot be written each batch fails at once,
+/// and the first batch after it can be written again succeeds. Ends when every sender is gone.
+fn run(conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Work>, batched: &AtomicU64) {
+    let mut conn = Some(conn);
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut probes = Vec::new();
     while let Some(first) = queue.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        let mut next = Some(first);
+        while let Some(work) = next.take() {
+            match work {
+                Work::Text(job) => batch.push(job),
+                Work::Probe(done) => probes.push(done),
+            }
+            if batch.len() < MAX_BATCH {
+                next = queue.try_recv().ok();
             }
         }
+        if conn.is_none() {
+            match open_writable(&path) {
+                Ok(fresh) => {
+                    tracing::info!("the database can be written again");
+                    conn = Some(fresh);
+                }
+                Err(e) => {
+                    let why = format!("the database cannot be written: {e}");
+                    for job in batch.drain(..) {
+                        let _ = job.done.send(Err(StoreError::Writer(why.clone())));
+                    }
+                    for done in probes.drain(..) {
+                        let _ = done.send(Err(StoreError::Writer(why.clone())));
+                    }
+                    continue;
+                }
+            }
+        }
+        let writer = conn.as_mut().expect("opened above");
         let texts = batch.len();
-        match commit_batch(&mut conn, &mut batch) {
+        match commit_batch(writer, &mut batch, &mut probes) {
             Ok(()) if texts > 1 => {
                 batched.fetch_add(texts as u64, Ordering::Relaxed);
             }
             Ok(()) => {}
             Err(e) => {
                 tracing::error!(error = %e, "a batch of inbound texts could not be committed");
-                match open(&path) {
-                    Ok(fresh) => conn = fresh,
-                    Err(e) => tracing::error!(error = %e, "cannot reopen the database"),
-                }
+                conn = None;
             }
         }
     }
 }
 
-/// One transaction for the whole batch, one SAVEPOINT per text. Every caller is answered: with
-/// its result after the commit, or with the error that rolled its text (or the batch) back.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result<()> {
+/// One transaction for the whole batch, one SAVEPOINT per text, and the probe write if a probe
+/// is waiting. Every caller is answered: with its result after the commit, or with the error
+/// that rolled its text (or the batch) back. A text whose caller has stopped waiting (its
+/// webhook deadline passed) is not stored: nobody would be told it was.
+fn commit_batch(
+    conn: &mut Connection,
+    batch: &mut Vec<Job>,
+    probes: &mut Vec<oneshot::Sender<Result<(), StoreError>>>,
+) -> rusqlite::Result<()> {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
@@ -201,11 +289,19 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result
                     "cannot begin a transaction: {e}"
                 ))));
             }
+            for done in probes.drain(..) {
+                let _ = done.send(Err(StoreError::Writer(format!(
+                    "cannot begin a transaction: {e}"
+                ))));
+            }
             return Err(e);
         }
     };
     let mut handled = Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
+        if job.done.is_closed() {
+            continue;
+        }
         tx.prepare_cached("SAVEPOINT text")?.execute([])?;
         match apply(&tx, &job.msg, job.decide) {
             Ok(h) => {
@@ -220,15 +316,36 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> rusqlite::Result
             }
         }
     }
+    let mut probed = Vec::with_capacity(probes.len());
+    if !probes.is_empty() {
+        // A failed probe statement is rolled back alone; the texts still commit.
+        let result = tx
+            .prepare_cached(SQL_PROBE)
+            .and_then(|mut q| q.execute([ts(jiff::Timestamp::now())]));
+        for done in probes.drain(..) {
+            match &result {
+                Ok(_) => probed.push(done),
+                Err(e) => {
+                    let _ = done.send(Err(StoreError::Writer(format!("probe write failed: {e}"))));
+                }
+            }
+        }
+    }
     match tx.commit() {
         Ok(()) => {
             for (done, h) in handled {
                 let _ = done.send(Ok(h));
             }
+            for done in probed {
+                let _ = done.send(Ok(()));
+            }
             Ok(())
         }
         Err(e) => {
             for (done, _) in handled {
+                let _ = done.send(Err(StoreError::Writer(format!("commit failed: {e}"))));
+            }
+            for done in probed {
                 let _ = done.send(Err(StoreError::Writer(format!("commit failed: {e}"))));
             }
             Err(e)
