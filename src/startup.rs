@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
-use crate::config::Settings;
+use crate::config::{Settings, TWILIO_WEBHOOK_TIMEOUT_SECS};
 use crate::gateway::reload::{self, Loader};
 use crate::gateway::{Gateway, Replies};
 use crate::http::server::ConnectionLimits;
@@ -54,6 +54,13 @@ impl Application {
             tracing::warn!(
                 "TWILIO_AUTH_TOKEN is not set: webhook signatures are NOT being checked. \
                  Listening on loopback only; set TWILIO_AUTH_TOKEN and CIVICTEXT_PUBLIC_URL for production."
+            );
+        }
+        if settings.webhook_deadline >= TWILIO_WEBHOOK_TIMEOUT_SECS {
+            tracing::warn!(
+                deadline = settings.webhook_deadline,
+                "CIVICTEXT_WEBHOOK_DEADLINE is not below Twilio's {TWILIO_WEBHOOK_TIMEOUT_SECS} s: \
+                 a text may be stored after Twilio stopped waiting for the answer"
             );
         }
         let mut loader = Loader::new(&settings.flows);

@@ -40,14 +40,19 @@ fn without_nul(s: String) -> String {
 /// Whether a Content-Type header names a form, as HTTP defines media types: type and subtype
 /// compared without regard to case, any parameters after them (`; charset=UTF-8`), nothing else.
 fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
-    content_type
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<mime::Mime>().ok())
-        .is_some_and(|m| {
-            m.type_() == mime::APPLICATION
-                && m.subtype() == mime::WWW_FORM_URLENCODED
-                && m.suffix().is_none()
-        })
+    let Some(value) = content_type.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    // HTTP allows whitespace before each `;` (RFC 9110, 5.6.6); `mime` does not.
+    let value = match value.split_once(';') {
+        Some((essence, parameters)) => format!("{};{parameters}", essence.trim_end()),
+        None => value.to_string(),
+    };
+    value.trim().parse::<mime::Mime>().is_ok_and(|m| {
+        m.type_() == mime::APPLICATION
+            && m.subtype() == mime::WWW_FORM_URLENCODED
+            && m.suffix().is_none()
+    })
 }
 
 /// Verifies, parses, handles and answers one inbound text.

@@ -164,9 +164,12 @@ fn checkpointer(path: PathBuf, writer_alive: std::sync::Weak<()>) {
     while writer_alive.strong_count() > 0 {
         std::thread::sleep(Duration::from_millis(50));
         if conn.is_none() {
+            // A connection opened read-only (the file could not be written just then) could
+            // never checkpoint: refused like the writer's, and tried again later.
             conn = Connection::open(&path)
                 .and_then(|c| c.busy_timeout(Duration::from_secs(10)).map(|()| c))
-                .ok();
+                .ok()
+                .filter(|c| c.is_readonly(DatabaseName::Main) == Ok(false));
         }
         let Some(c) = &conn else {
             continue;
