@@ -76,6 +76,14 @@ const STARTER_CONFIG: &str = r#"# civictext configuration. Every line below is c
 # Secret key of residents' pseudonyms in exports and the API. Leave unset: one is generated on
 # first start and kept in the database. Better set it through CIVICTEXT_PSEUDONYM_KEY than here.
 # pseudonym_key = "…"
+
+# Limits on clients (seconds, connections): time to send a request's headers, to send its body
+# and be answered (408 after), connections served at once, and time to store and answer a text
+# (503 after; keep it below Twilio's 15 s).
+# header_read_timeout = 10
+# request_timeout = 15
+# max_connections = 1024
+# webhook_deadline = 10
 "#;
 
 /// Keeps the database (and SQLite's journal files) out of version control.
