@@ -65,6 +65,19 @@ pub struct Settings {
     /// answered 503 and not stored (`CIVICTEXT_WEBHOOK_DEADLINE`). Twilio waits 15 s at most;
     /// a longer deadline is allowed (with a warning) for a caller that waits longer.
     pub webhook_deadline: u64,
+    /// The number outbound texts are sent from (`TWILIO_FROM`).
+    pub twilio_from: Option<String>,
+    /// The Messaging Service outbound texts are sent through, instead of one number
+    /// (`TWILIO_MESSAGING_SERVICE_SID`).
+    pub twilio_messaging_service_sid: Option<String>,
+    /// Twilio's REST API base URL; tests and staging point it at a double (`TWILIO_API_BASE`).
+    pub twilio_api_base: String,
+    /// Segments per second the sender may send, across every replica
+    /// (`CIVICTEXT_OUTBOUND_MPS`): 1 for a US long code, 100+ for a short code.
+    pub outbound_mps: f64,
+    /// Local hours in which unsolicited texts wait, `21:00-08:00`, or `off`
+    /// (`CIVICTEXT_QUIET_HOURS`).
+    pub quiet_hours: String,
 }
 
 /// The highest `max_connections` accepted.
@@ -94,6 +107,11 @@ impl Default for Settings {
             request_timeout: 15,
             max_connections: 1024,
             webhook_deadline: 10,
+            twilio_from: None,
+            twilio_messaging_service_sid: None,
+            twilio_api_base: crate::channel::twilio::sender::DEFAULT_API_BASE.into(),
+            outbound_mps: 1.0,
+            quiet_hours: "21:00-08:00".into(),
         }
     }
 }
@@ -179,7 +197,14 @@ fn source_of(figment: &Figment, flags: &Overrides, key: &str) -> Option<String> 
 
 /// Settings read from an environment variable without the `CIVICTEXT_` prefix (the names
 /// their own tools use).
-const UNPREFIXED: [&str; 3] = ["database_url", "twilio_auth_token", "twilio_account_sid"];
+const UNPREFIXED: [&str; 6] = [
+    "database_url",
+    "twilio_auth_token",
+    "twilio_account_sid",
+    "twilio_from",
+    "twilio_messaging_service_sid",
+    "twilio_api_base",
+];
 
 /// The environment variable that sets `key`.
 fn env_var(key: &str) -> String {
@@ -214,6 +239,8 @@ impl Settings {
                 "request_timeout",
                 "max_connections",
                 "webhook_deadline",
+                "outbound_mps",
+                "quiet_hours",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",
@@ -233,6 +260,8 @@ impl Settings {
             &mut settings.twilio_account_sid,
             &mut settings.time_zone,
             &mut settings.pseudonym_key,
+            &mut settings.twilio_from,
+            &mut settings.twilio_messaging_service_sid,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;
@@ -341,6 +370,21 @@ impl Settings {
                      or texts are cut off before they are answered",
                     self.webhook_deadline, self.request_timeout
                 ),
+            )?;
+        }
+        if !(self.outbound_mps.is_finite() && self.outbound_mps > 0.0) {
+            invalid(
+                "outbound_mps",
+                "the outbound rate must be a positive number of segments per second",
+            )?;
+        }
+        if let Err(e) = crate::outbound::quiet_hours::parse_setting(&self.quiet_hours) {
+            invalid("quiet_hours", e.to_string())?;
+        }
+        if self.twilio_from.is_some() && self.twilio_messaging_service_sid.is_some() {
+            invalid(
+                "twilio_messaging_service_sid",
+                "set twilio_from or twilio_messaging_service_sid, not both: Twilio takes one sender",
             )?;
         }
         Ok(())

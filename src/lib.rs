@@ -15,6 +15,7 @@ pub mod flows_dir;
 pub mod gateway;
 pub mod http;
 pub mod privacy;
+pub mod outbound;
 pub mod sms;
 pub mod startup;
 pub mod store;

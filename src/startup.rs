@@ -26,6 +26,7 @@ pub struct Application {
     limits: ConnectionLimits,
     gateway: Arc<Gateway>,
     reload: tokio::task::JoinHandle<()>,
+    outbound: Option<crate::outbound::OutboundHandle>,
 }
 
 impl Application {
@@ -101,6 +102,7 @@ impl Application {
             );
         }
         let pseudonyms = pseudonyms(settings, &store).await?;
+        let outbound = crate::outbound::start(settings, &store, time_zone.clone())?;
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(loaded.errors);
         let reload = tokio::spawn(reload::watch(
@@ -150,6 +152,7 @@ impl Application {
             limits,
             gateway,
             reload,
+            outbound,
         })
     }
 
@@ -173,6 +176,9 @@ impl Application {
     ) -> anyhow::Result<()> {
         http::server::serve(self.listener, self.router, self.limits, shutdown).await;
         self.reload.abort();
+        if let Some(outbound) = self.outbound {
+            outbound.stop().await;
+        }
         Ok(())
     }
 

@@ -24,7 +24,11 @@ use std::collections::BTreeMap;
 
 pub use auth::{AuditEntry, NewAuditEntry, TokenRecord};
 pub use model::*;
-pub use outbox::{OutboxKind, OutboxText};
+pub use outbox::{
+    Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,
+    ClaimedText, ImportedConsent, InDoubtText, NewBroadcast, OutboxKind, OutboxText, RecipientFact,
+    SendOutcome, Verdict,
+};
 pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 
 use crate::flow::catalog::{Catalog, SourceFile};

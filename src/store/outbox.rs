@@ -78,3 +78,333 @@ pub struct OutboxText {
     /// At most one row per key is ever queued (a second is silently not added).
     pub dedupe_key: Option<String>,
 }
+
+/// A queued text that is due, with what is known of its recipient at this moment, for the
+/// worker's policy to judge while the row is locked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: i64,
+    pub kind: OutboxKind,
+    pub to: String,
+    pub segments: u32,
+    /// The contact's own IANA time zone, if stored.
+    pub time_zone: Option<String>,
+    pub opted_out: bool,
+    /// Has at least one recorded opt-in (and, not being opted out, it still holds).
+    pub consented: bool,
+    pub invalid: bool,
+    pub unreachable: bool,
+}
+
+/// The policy's verdict on a [`Candidate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Claim it and send it.
+    Send,
+    /// Never send it; keep why.
+    Skip(String),
+    /// Not yet (quiet hours): leave it queued until then.
+    Hold(Timestamp),
+}
+
+/// How a replica claims texts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimSpec {
+    /// This replica's name, kept on the rows it claims.
+    pub worker: String,
+    /// The sending number or Messaging Service: the rate is per sender.
+    pub sender: String,
+    pub now: Timestamp,
+    /// How long past its slot a claimed text is this replica's alone; past it, the text is in
+    /// doubt and reconciled (never simply resent).
+    pub lease: jiff::SignedDuration,
+    /// Due rows looked at per claim.
+    pub max_rows: u32,
+}
+
+/// The decisions a claim asks of the outbound policy, inside its transaction.
+pub trait ClaimPolicy: Send + Sync {
+    /// Whether a due text may go now.
+    fn judge(&self, candidate: &Candidate) -> Verdict;
+    /// Send slots (microseconds since the Unix epoch) for texts of these segment counts, in
+    /// order, given the sender's next free slot shared by every replica: fewer slots than texts
+    /// leaves the rest queued. Returns the slots and the sender's new next free slot.
+    fn pace(&self, next_free_us: i64, segments: &[u32]) -> (Vec<i64>, i64);
+}
+
+/// A text claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedText {
+    pub id: i64,
+    pub contact_id: i64,
+    pub session_id: Option<i64>,
+    pub kind: OutboxKind,
+    pub to: String,
+    pub body: String,
+    pub segments: u32,
+    /// This attempt's number, from 1.
+    pub attempt: u32,
+    /// When it may be handed to the provider (pacing).
+    pub slot: Timestamp,
+}
+
+/// What the store did in one claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    pub texts: Vec<ClaimedText>,
+    pub skipped: u32,
+    pub held: u32,
+}
+
+/// What happened to the recipient, as the provider told us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientFact {
+    /// Nothing new about the recipient.
+    Nothing,
+    /// They opted out at the provider (Twilio 21610): record an opt-out.
+    OptedOut,
+    /// The number cannot receive SMS (21211, 21614).
+    Invalid,
+}
+
+/// The outcome of a send attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The provider accepted it.
+    Sent {
+        sid: String,
+        /// Twilio's status word (`queued`, `accepted` …).
+        status: String,
+        /// Segments the provider billed, if it said.
+        segments: Option<u32>,
+    },
+    /// A transient failure: try again at `not_before`.
+    Retry {
+        not_before: Timestamp,
+        code: Option<u32>,
+        error: String,
+    },
+    /// A permanent failure: never retried.
+    Failed {
+        code: Option<u32>,
+        error: String,
+        fact: RecipientFact,
+    },
+}
+
+/// A text whose sending replica stopped answering (its lease ran out mid-call): it may or may
+/// not have reached the provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InDoubtText {
+    pub id: i64,
+    pub to: String,
+    pub body: String,
+    /// When it was claimed: the provider's copy, if any, was created after this.
+    pub claimed_at: Timestamp,
+}
+
+/// Counts of a broadcast's texts by state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastProgress {
+    pub id: i64,
+    pub status: String,
+    pub recipients: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub in_doubt: i64,
+    pub sent: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub cancelled: i64,
+}
+
+/// A broadcast to queue: one text per recipient, in their language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBroadcast {
+    /// Text per language code; the first is used for a contact whose language has none.
+    pub texts: Vec<(String, String)>,
+    /// How the audience was chosen, kept for the record.
+    pub audience_label: String,
+    pub audience: Audience,
+    pub send_at: Timestamp,
+    pub created_by: String,
+    pub now: Timestamp,
+}
+
+/// Who a broadcast goes to (always narrowed further to contacts with a recorded opt-in that
+/// have not opted out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Audience {
+    /// Every consenting contact.
+    Everyone,
+    /// Contacts whose profile field `name` (letters, digits, `_`) equals `value`.
+    Field { name: String, value: String },
+    /// These numbers (E.164).
+    Phones(Vec<String>),
+}
+
+/// One recipient of a broadcast, as a dry run lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudienceMember {
+    pub contact_id: i64,
+    pub phone: String,
+    pub language: Option<String>,
+}
+
+/// A consent given outside a text (an imported list): who, where, when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportedConsent {
+    pub phone: String,
+    /// Where consent was given (`import:<list>` or the list's own words).
+    pub source: String,
+    pub given_at: Timestamp,
+}
+
+/// Fixed-width RFC 3339 UTC (microseconds), so stored times compare correctly as text.
+pub(super) fn fixed_ts(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+impl super::Store {
+    /// Claims due texts for `spec.worker`: locks them (no other replica can take them), asks
+    /// the policy about each with its recipient's facts read in the same transaction, marks
+    /// the skipped and held ones, reserves paced send slots for the rest from the sender's
+    /// slot shared by every replica, and commits them as `sending` under a lease.
+    pub async fn claim_outbox(
+        &self,
+        spec: &ClaimSpec,
+        policy: &dyn ClaimPolicy,
+    ) -> Result<Claim, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::claim(s.pool(), spec, policy).await,
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::claim(s.pool(), spec, policy).await
+            }
+        }
+    }
+
+    /// Records the outcome of sending claimed text `id` (from `from`). A sent text gets a
+    /// message row that delivery callbacks update; an opt-out reported by the provider is
+    /// recorded as one.
+    pub async fn record_send(
+        &self,
+        id: i64,
+        from: &str,
+        outcome: &SendOutcome,
+        now: Timestamp,
+    ) -> Result<(), super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::record(s.pool(), id, from, outcome, now).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::record(s.pool(), id, from, outcome, now).await
+            }
+        }
+    }
+
+    /// Marks texts whose lease ran out while `sending` as in doubt, and claims up to `limit`
+    /// in-doubt texts for `worker` to reconcile (each for `lease`, so no two replicas look
+    /// at one at once).
+    pub async fn claim_in_doubt(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: jiff::SignedDuration,
+        limit: u32,
+    ) -> Result<Vec<InDoubtText>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::claim_in_doubt(s.pool(), worker, now, lease, limit).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::claim_in_doubt(s.pool(), worker, now, lease, limit).await
+            }
+        }
+    }
+
+    /// Queues a broadcast: one outbox row per audience member who may receive it now (a
+    /// recorded opt-in, not opted out, a valid and reachable number), all in one transaction.
+    /// Returns its id and the number of texts queued.
+    pub async fn queue_broadcast(&self, b: &NewBroadcast) -> Result<(i64, i64), super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::queue_broadcast(s.pool(), b).await,
+            super::Store::Postgres(s) => super::postgres_outbox::queue_broadcast(s.pool(), b).await,
+        }
+    }
+
+    /// Who a broadcast to `audience` would reach now.
+    pub async fn audience(
+        &self,
+        audience: &Audience,
+    ) -> Result<Vec<AudienceMember>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::audience(s.pool(), audience).await,
+            super::Store::Postgres(s) => super::postgres_outbox::audience(s.pool(), audience).await,
+        }
+    }
+
+    /// Records consents given outside a text (creating contacts not seen before); a number that
+    /// opted out stays opted out.
+    pub async fn import_consents(
+        &self,
+        rows: &[ImportedConsent],
+        now: Timestamp,
+    ) -> Result<(), super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::import_consents(s.pool(), rows, now).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::import_consents(s.pool(), rows, now).await
+            }
+        }
+    }
+
+    /// A broadcast's progress; None if there is no such broadcast.
+    pub async fn broadcast_progress(
+        &self,
+        id: i64,
+    ) -> Result<Option<BroadcastProgress>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::progress(s.pool(), id).await,
+            super::Store::Postgres(s) => super::postgres_outbox::progress(s.pool(), id).await,
+        }
+    }
+
+    /// Cancels what of broadcast `id` has not gone yet; returns how many texts were cancelled.
+    pub async fn cancel_broadcast(
+        &self,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<i64, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::cancel(s.pool(), id, now).await,
+            super::Store::Postgres(s) => super::postgres_outbox::cancel(s.pool(), id, now).await,
+        }
+    }
+}
+
+impl super::Store {
+    /// An in-doubt text the provider never received goes back to the queue (it is safe to
+    /// send: reconciliation found no copy).
+    pub async fn requeue_in_doubt(&self, id: i64, now: Timestamp) -> Result<(), super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::requeue(s.pool(), id, now).await,
+            super::Store::Postgres(s) => super::postgres_outbox::requeue(s.pool(), id, now).await,
+        }
+    }
+
+    /// Ends the lease on a claimed text now: the send call got no answer, so the text is in
+    /// doubt and goes to reconciliation instead of being resent.
+    pub async fn release_to_doubt(&self, id: i64, now: Timestamp) -> Result<(), super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::release_to_doubt(s.pool(), id, now).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::release_to_doubt(s.pool(), id, now).await
+            }
+        }
+    }
+}

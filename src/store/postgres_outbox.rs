@@ -1,19 +1,17 @@
-//! The outbox on PostgreSQL.
+//! The outbox on PostgreSQL, shared by every replica: a claim locks its rows with
+//! `FOR UPDATE SKIP LOCKED` (so two replicas never take the same row and never wait for each
+//! other's), then the sender's pacing row, so slots are handed out one claim at a time.
 
 use jiff::Timestamp;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool, Row};
 
 use super::StoreError;
-use super::outbox::OutboxText;
-use super::postgres::{pg_text, ts};
+use super::outbox::*;
+use super::postgres::{Ts, pg_text, ts};
+use super::sqlite_outbox::{body_for, check_field, tally};
+use crate::sms::segments;
 
-/// What caused an outbox row, kept with it.
-#[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Causes {
-    pub broadcast_id: Option<i64>,
-    pub session_id: Option<i64>,
-    pub request_id: Option<i64>,
-}
+pub(super) use super::sqlite_outbox::Causes;
 
 /// Queues `text` for contact `contact_id` at `to` inside the caller's transaction. None when a
 /// row with the same dedupe key already exists (nothing is added).
@@ -51,4 +49,533 @@ pub(super) async fn insert(
     .bind(ts(now))
     .fetch_optional(conn)
     .await?)
+}
+
+/// A contact may receive unsolicited texts: a recorded opt-in, not opted out since.
+const CONSENTED: &str = "(NOT c.opted_out AND EXISTS (SELECT 1 FROM consent_events e
+                          WHERE e.contact_id = c.id AND e.kind = 'opt_in'))";
+
+/// See [`super::Store::claim_outbox`].
+pub(super) async fn claim(
+    pool: &PgPool,
+    spec: &ClaimSpec,
+    policy: &dyn ClaimPolicy,
+) -> Result<Claim, StoreError> {
+    let mut tx = pool.begin().await?;
+    let now = ts(spec.now);
+    let rows = sqlx::query(&format!(
+        "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
+                o.session_id, c.time_zone, c.opted_out, {CONSENTED} AS consented,
+                c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable
+         FROM outbox o JOIN contacts c ON c.id = o.contact_id
+         WHERE o.state = 'queued' AND o.not_before <= $1
+         ORDER BY o.priority, o.not_before, o.id LIMIT $2
+         FOR UPDATE OF o SKIP LOCKED"
+    ))
+    .bind(now)
+    .bind(i64::from(spec.max_rows))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = Claim::default();
+    let mut to_send = Vec::new();
+    for r in &rows {
+        let kind: String = r.get("kind");
+        let kind = OutboxKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox kind {kind:?}")))?;
+        let candidate = Candidate {
+            id: r.get("id"),
+            kind,
+            to: r.get("to_addr"),
+            segments: u32::try_from(r.get::<i32, _>("segments")).unwrap_or(1),
+            time_zone: r.get("time_zone"),
+            opted_out: r.get("opted_out"),
+            consented: r.get("consented"),
+            invalid: r.get("invalid"),
+            unreachable: r.get("unreachable"),
+        };
+        match policy.judge(&candidate) {
+            Verdict::Send => to_send.push((candidate, r)),
+            Verdict::Skip(reason) => {
+                out.skipped += 1;
+                sqlx::query(
+                    "UPDATE outbox SET state = 'skipped', error = $1, updated_at = $2, done_at = $3
+                     WHERE id = $4",
+                )
+                .bind(reason)
+                .bind(now)
+                .bind(now)
+                .bind(candidate.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Verdict::Hold(until) => {
+                out.held += 1;
+                sqlx::query("UPDATE outbox SET not_before = $1, updated_at = $2 WHERE id = $3")
+                    .bind(ts(until))
+                    .bind(now)
+                    .bind(candidate.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    if !to_send.is_empty() {
+        // The pacing row is locked last (after the outbox rows), by every replica in the same
+        // order, so claims queue on it without deadlocking.
+        sqlx::query(
+            "INSERT INTO send_pacing (sender, next_slot_us) VALUES ($1, 0)
+             ON CONFLICT (sender) DO NOTHING",
+        )
+        .bind(&spec.sender)
+        .execute(&mut *tx)
+        .await?;
+        let next_free: i64 =
+            sqlx::query_scalar("SELECT next_slot_us FROM send_pacing WHERE sender = $1 FOR UPDATE")
+                .bind(&spec.sender)
+                .fetch_one(&mut *tx)
+                .await?;
+        let segs: Vec<u32> = to_send.iter().map(|(c, _)| c.segments).collect();
+        let (slots, next_free) = policy.pace(next_free, &segs);
+        sqlx::query(
+            "INSERT INTO send_pacing (sender, next_slot_us) VALUES ($1, $2)
+             ON CONFLICT (sender) DO UPDATE SET next_slot_us = excluded.next_slot_us",
+        )
+        .bind(&spec.sender)
+        .bind(next_free)
+        .execute(&mut *tx)
+        .await?;
+        for ((c, r), slot_us) in to_send.iter().zip(slots) {
+            let slot = Timestamp::from_microsecond(slot_us)
+                .map_err(|e| StoreError::Corrupt(format!("send slot: {e}")))?;
+            let attempt = u32::try_from(r.get::<i32, _>("attempts")).unwrap_or(0) + 1;
+            sqlx::query(
+                "UPDATE outbox SET state = 'sending', attempts = $1, claimed_by = $2,
+                        claimed_at = $3, lease_until = $4, updated_at = $5
+                 WHERE id = $6",
+            )
+            .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+            .bind(&spec.worker)
+            .bind(now)
+            .bind(ts(slot + spec.lease))
+            .bind(now)
+            .bind(c.id)
+            .execute(&mut *tx)
+            .await?;
+            out.texts.push(ClaimedText {
+                id: c.id,
+                contact_id: r.get("contact_id"),
+                session_id: r.get("session_id"),
+                kind: c.kind,
+                to: c.to.clone(),
+                body: r.get("body"),
+                segments: c.segments,
+                attempt,
+                slot,
+            });
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// See [`super::Store::record_send`].
+pub(super) async fn record(
+    pool: &PgPool,
+    id: i64,
+    from: &str,
+    outcome: &SendOutcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let at = ts(now);
+    let Some(row) = sqlx::query(
+        "SELECT contact_id, session_id, to_addr, body, kind FROM outbox
+         WHERE id = $1 AND state IN ('sending', 'in_doubt')",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        // Already recorded (a reconciliation got there first): nothing to change.
+        return Ok(());
+    };
+    let contact_id: i64 = row.get("contact_id");
+    match outcome {
+        SendOutcome::Sent {
+            sid,
+            status,
+            segments: billed,
+        } => {
+            let body: String = row.get("body");
+            let cost = segments::count(&body);
+            let message_id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
+                                       body, encoding, segments, status, status_rank, status_at,
+                                       route, created_at)
+                 VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)
+                 ON CONFLICT (sid) DO UPDATE SET sid = excluded.sid
+                 RETURNING id",
+            )
+            .bind(sid)
+            .bind(contact_id)
+            .bind(row.get::<Option<i64>, _>("session_id"))
+            .bind(from)
+            .bind(row.get::<String, _>("to_addr"))
+            .bind(pg_text(&body))
+            .bind(cost.encoding.as_str())
+            .bind(
+                i32::try_from(billed.filter(|n| *n > 0).unwrap_or(cost.segments))
+                    .unwrap_or(i32::MAX),
+            )
+            .bind(status)
+            .bind(at)
+            .bind(format!("outbox:{}", row.get::<String, _>("kind")))
+            .bind(at)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE outbox SET state = 'sent', sid = $1, message_id = $2, error_code = NULL,
+                        error = NULL, lease_until = NULL, updated_at = $3, done_at = $4
+                 WHERE id = $5",
+            )
+            .bind(sid)
+            .bind(message_id)
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        SendOutcome::Retry {
+            not_before,
+            code,
+            error,
+        } => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'queued', not_before = $1, error_code = $2, error = $3,
+                        claimed_by = NULL, lease_until = NULL, updated_at = $4
+                 WHERE id = $5",
+            )
+            .bind(ts(*not_before))
+            .bind(code.and_then(|c| i32::try_from(c).ok()))
+            .bind(pg_text(error))
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        SendOutcome::Failed { code, error, fact } => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'failed', error_code = $1, error = $2, lease_until = NULL,
+                        updated_at = $3, done_at = $4
+                 WHERE id = $5",
+            )
+            .bind(code.and_then(|c| i32::try_from(c).ok()))
+            .bind(pg_text(error))
+            .bind(at)
+            .bind(at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            match fact {
+                RecipientFact::Nothing => {}
+                RecipientFact::OptedOut => {
+                    sqlx::query(
+                        "UPDATE contacts SET opted_out = true, updated_at = $1 WHERE id = $2",
+                    )
+                    .bind(at)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO consent_events (contact_id, kind, text, source, created_at)
+                         VALUES ($1, 'opt_out', $2, $3, $4)",
+                    )
+                    .bind(contact_id)
+                    .bind(pg_text(error))
+                    .bind(format!("twilio:{}", code.unwrap_or(0)))
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RecipientFact::Invalid => {
+                    sqlx::query(
+                        "UPDATE contacts SET invalid_at = COALESCE(invalid_at, $1) WHERE id = $2",
+                    )
+                    .bind(at)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// See [`super::Store::claim_in_doubt`].
+pub(super) async fn claim_in_doubt(
+    pool: &PgPool,
+    worker: &str,
+    now: Timestamp,
+    lease: jiff::SignedDuration,
+    limit: u32,
+) -> Result<Vec<InDoubtText>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let at = ts(now);
+    sqlx::query(
+        "UPDATE outbox SET state = 'in_doubt', updated_at = $1
+         WHERE state = 'sending' AND lease_until < $2",
+    )
+    .bind(at)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "UPDATE outbox SET claimed_by = $1, lease_until = $2, updated_at = $3
+         WHERE id IN (SELECT id FROM outbox WHERE state = 'in_doubt' AND lease_until < $4
+                      ORDER BY id LIMIT $5)
+         RETURNING id, to_addr, body, claimed_at",
+    )
+    .bind(worker)
+    .bind(ts(now + lease))
+    .bind(at)
+    .bind(at)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InDoubtText {
+                id: r.get("id"),
+                to: r.get("to_addr"),
+                body: r.get("body"),
+                claimed_at: r.get::<Option<Ts>, _>("claimed_at").map_or(now, |t| t.0),
+            })
+        })
+        .collect()
+}
+
+/// See [`super::Store::requeue_in_doubt`].
+pub(super) async fn requeue(pool: &PgPool, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    let at = ts(now);
+    sqlx::query(
+        "UPDATE outbox SET state = 'queued', not_before = $1, claimed_by = NULL,
+                lease_until = NULL, updated_at = $2
+         WHERE id = $3 AND state = 'in_doubt'",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The audience query: consenting, reachable contacts, narrowed by `audience`.
+fn audience_sql(audience: &Audience) -> Result<String, StoreError> {
+    let base = format!(
+        "SELECT c.id, c.phone, c.language FROM contacts c
+         WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
+    );
+    Ok(match audience {
+        Audience::Everyone => format!("{base} ORDER BY c.id"),
+        Audience::Field { name, .. } => {
+            check_field(name)?;
+            format!("{base} AND c.fields->>'{name}' = $1 ORDER BY c.id")
+        }
+        Audience::Phones(_) => {
+            format!("{base} AND c.phone = ANY($1) ORDER BY c.id")
+        }
+    })
+}
+
+/// See [`super::Store::audience`].
+pub(super) async fn audience(
+    pool: &PgPool,
+    audience: &Audience,
+) -> Result<Vec<AudienceMember>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    members(&mut conn, audience).await
+}
+
+async fn members(
+    conn: &mut PgConnection,
+    audience: &Audience,
+) -> Result<Vec<AudienceMember>, StoreError> {
+    let sql = audience_sql(audience)?;
+    let mut q = sqlx::query(&sql);
+    match audience {
+        Audience::Everyone => {}
+        Audience::Field { value, .. } => q = q.bind(value),
+        Audience::Phones(phones) => q = q.bind(phones.clone()),
+    }
+    Ok(q.fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| AudienceMember {
+            contact_id: r.get("id"),
+            phone: r.get("phone"),
+            language: r.get("language"),
+        })
+        .collect())
+}
+
+/// See [`super::Store::queue_broadcast`].
+pub(super) async fn queue_broadcast(
+    pool: &PgPool,
+    b: &NewBroadcast,
+) -> Result<(i64, i64), StoreError> {
+    let mut tx = pool.begin().await?;
+    let people = members(&mut tx, &b.audience).await?;
+    let texts: serde_json::Map<String, serde_json::Value> = b
+        .texts
+        .iter()
+        .map(|(l, t)| (l.clone(), serde_json::Value::String(t.clone())))
+        .collect();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO broadcasts (texts, audience, send_at, status, recipients, created_by,
+                                 created_at)
+         VALUES ($1::jsonb, $2, $3, 'queued', $4, $5, $6) RETURNING id",
+    )
+    .bind(serde_json::Value::Object(texts).to_string())
+    .bind(&b.audience_label)
+    .bind(ts(b.send_at))
+    .bind(i32::try_from(people.len()).unwrap_or(i32::MAX))
+    .bind(&b.created_by)
+    .bind(ts(b.now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut queued = 0;
+    for p in &people {
+        let body = body_for(&b.texts, p.language.as_deref());
+        let text = OutboxText {
+            kind: OutboxKind::Broadcast,
+            body: body.to_string(),
+            segments: segments::count(body).segments,
+            not_before: b.send_at,
+            dedupe_key: Some(format!("broadcast:{id}:{}", p.contact_id)),
+        };
+        let causes = Causes {
+            broadcast_id: Some(id),
+            ..Causes::default()
+        };
+        if insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now)
+            .await?
+            .is_some()
+        {
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok((id, queued))
+}
+
+/// See [`super::Store::import_consents`].
+pub(super) async fn import_consents(
+    pool: &PgPool,
+    rows: &[ImportedConsent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    let at = ts(now);
+    for r in rows {
+        let contact_id: i64 = sqlx::query_scalar(
+            "INSERT INTO contacts (phone, created_at, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (phone) DO UPDATE SET phone = excluded.phone RETURNING id",
+        )
+        .bind(&r.phone)
+        .bind(at)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at)
+             VALUES ($1, 'opt_in', '', $2, $3, $4)",
+        )
+        .bind(contact_id)
+        .bind(&r.source)
+        .bind(ts(r.given_at))
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// See [`super::Store::broadcast_progress`].
+pub(super) async fn progress(
+    pool: &PgPool,
+    id: i64,
+) -> Result<Option<BroadcastProgress>, StoreError> {
+    let Some(b) = sqlx::query("SELECT status, recipients FROM broadcasts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut p = BroadcastProgress {
+        id,
+        status: b.get("status"),
+        recipients: i64::from(b.get::<i32, _>("recipients")),
+        ..Default::default()
+    };
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM outbox WHERE broadcast_id = $1 GROUP BY state",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let n: i64 = r.get("n");
+        tally(&mut p, r.get::<&str, _>("state"), n);
+    }
+    Ok(Some(p))
+}
+
+/// See [`super::Store::cancel_broadcast`].
+pub(super) async fn cancel(pool: &PgPool, id: i64, now: Timestamp) -> Result<i64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let at = ts(now);
+    sqlx::query(
+        "UPDATE broadcasts SET status = 'cancelled', cancelled_at = $1 WHERE id = $2 AND status = 'queued'",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let n = sqlx::query(
+        "UPDATE outbox SET state = 'cancelled', updated_at = $1, done_at = $2
+         WHERE broadcast_id = $3 AND state = 'queued'",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// See [`super::Store::release_to_doubt`].
+pub(super) async fn release_to_doubt(
+    pool: &PgPool,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let at = ts(now);
+    sqlx::query(
+        "UPDATE outbox SET lease_until = $1, updated_at = $2 WHERE id = $3 AND state = 'sending'",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

@@ -1,11 +1,13 @@
-//! The outbox on SQLite.
+//! The outbox on SQLite. Every claim runs in a `BEGIN IMMEDIATE` transaction: SQLite has one
+//! writer, so two claims never see the same queued row.
 
 use jiff::Timestamp;
-use sqlx::SqliteConnection;
+use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::StoreError;
-use super::outbox::OutboxText;
-use super::sqlite::ts;
+use super::outbox::*;
+use super::sqlite::parse_ts;
+use crate::sms::segments;
 
 /// What caused an outbox row, kept with it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,9 +48,564 @@ pub(super) async fn insert(
     .bind(causes.session_id)
     .bind(causes.request_id)
     .bind(&text.dedupe_key)
-    .bind(ts(text.not_before))
-    .bind(ts(now))
-    .bind(ts(now))
+    .bind(fixed_ts(text.not_before))
+    .bind(fixed_ts(now))
+    .bind(fixed_ts(now))
     .fetch_optional(conn)
     .await?)
+}
+
+/// A contact may receive unsolicited texts: a recorded opt-in, not opted out since.
+const CONSENTED: &str = "(c.opted_out = 0 AND EXISTS (SELECT 1 FROM consent_events e
+                          WHERE e.contact_id = c.id AND e.kind = 'opt_in'))";
+
+/// See [`super::Store::claim_outbox`].
+pub(super) async fn claim(
+    pool: &SqlitePool,
+    spec: &ClaimSpec,
+    policy: &dyn ClaimPolicy,
+) -> Result<Claim, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let now = fixed_ts(spec.now);
+    let rows = sqlx::query(&format!(
+        "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
+                o.session_id, c.time_zone, c.opted_out, {CONSENTED} AS consented,
+                c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable
+         FROM outbox o JOIN contacts c ON c.id = o.contact_id
+         WHERE o.state = 'queued' AND o.not_before <= ?
+         ORDER BY o.priority, o.not_before, o.id LIMIT ?"
+    ))
+    .bind(&now)
+    .bind(i64::from(spec.max_rows))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut out = Claim::default();
+    let mut to_send = Vec::new();
+    for r in &rows {
+        let kind: String = r.get("kind");
+        let kind = OutboxKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox kind {kind:?}")))?;
+        let candidate = Candidate {
+            id: r.get("id"),
+            kind,
+            to: r.get("to_addr"),
+            segments: u32::try_from(r.get::<i64, _>("segments")).unwrap_or(1),
+            time_zone: r.get("time_zone"),
+            opted_out: r.get::<i64, _>("opted_out") != 0,
+            consented: r.get::<i64, _>("consented") != 0,
+            invalid: r.get::<i64, _>("invalid") != 0,
+            unreachable: r.get::<i64, _>("unreachable") != 0,
+        };
+        match policy.judge(&candidate) {
+            Verdict::Send => to_send.push((candidate, r)),
+            Verdict::Skip(reason) => {
+                out.skipped += 1;
+                sqlx::query(
+                    "UPDATE outbox SET state = 'skipped', error = ?, updated_at = ?, done_at = ?
+                     WHERE id = ?",
+                )
+                .bind(reason)
+                .bind(&now)
+                .bind(&now)
+                .bind(candidate.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Verdict::Hold(until) => {
+                out.held += 1;
+                sqlx::query("UPDATE outbox SET not_before = ?, updated_at = ? WHERE id = ?")
+                    .bind(fixed_ts(until))
+                    .bind(&now)
+                    .bind(candidate.id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+    }
+    if !to_send.is_empty() {
+        let next_free: i64 =
+            sqlx::query_scalar("SELECT next_slot_us FROM send_pacing WHERE sender = ?")
+                .bind(&spec.sender)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(0);
+        let segs: Vec<u32> = to_send.iter().map(|(c, _)| c.segments).collect();
+        let (slots, next_free) = policy.pace(next_free, &segs);
+        sqlx::query(
+            "INSERT INTO send_pacing (sender, next_slot_us) VALUES (?, ?)
+             ON CONFLICT (sender) DO UPDATE SET next_slot_us = excluded.next_slot_us",
+        )
+        .bind(&spec.sender)
+        .bind(next_free)
+        .execute(&mut *tx)
+        .await?;
+        for ((c, r), slot_us) in to_send.iter().zip(slots) {
+            let slot = Timestamp::from_microsecond(slot_us)
+                .map_err(|e| StoreError::Corrupt(format!("send slot: {e}")))?;
+            let attempt = u32::try_from(r.get::<i64, _>("attempts")).unwrap_or(0) + 1;
+            sqlx::query(
+                "UPDATE outbox SET state = 'sending', attempts = ?, claimed_by = ?,
+                        claimed_at = ?, lease_until = ?, updated_at = ?
+                 WHERE id = ?",
+            )
+            .bind(i64::from(attempt))
+            .bind(&spec.worker)
+            .bind(&now)
+            .bind(fixed_ts(slot + spec.lease))
+            .bind(&now)
+            .bind(c.id)
+            .execute(&mut *tx)
+            .await?;
+            out.texts.push(ClaimedText {
+                id: c.id,
+                contact_id: r.get("contact_id"),
+                session_id: r.get("session_id"),
+                kind: c.kind,
+                to: c.to.clone(),
+                body: r.get("body"),
+                segments: c.segments,
+                attempt,
+                slot,
+            });
+        }
+    }
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// See [`super::Store::record_send`].
+pub(super) async fn record(
+    pool: &SqlitePool,
+    id: i64,
+    from: &str,
+    outcome: &SendOutcome,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let at = fixed_ts(now);
+    let Some(row) = sqlx::query(
+        "SELECT contact_id, session_id, to_addr, body, kind FROM outbox
+         WHERE id = ? AND state IN ('sending', 'in_doubt')",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        // Already recorded (a reconciliation got there first): nothing to change.
+        return Ok(());
+    };
+    let contact_id: i64 = row.get("contact_id");
+    match outcome {
+        SendOutcome::Sent {
+            sid,
+            status,
+            segments: billed,
+        } => {
+            let body: String = row.get("body");
+            let cost = segments::count(&body);
+            let message_id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
+                                       body, encoding, segments, status, status_rank, status_at,
+                                       route, created_at)
+                 VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                 ON CONFLICT (sid) DO UPDATE SET sid = excluded.sid
+                 RETURNING id",
+            )
+            .bind(sid)
+            .bind(contact_id)
+            .bind(row.get::<Option<i64>, _>("session_id"))
+            .bind(from)
+            .bind(row.get::<String, _>("to_addr"))
+            .bind(&body)
+            .bind(cost.encoding.as_str())
+            .bind(i64::from(
+                billed.filter(|n| *n > 0).unwrap_or(cost.segments),
+            ))
+            .bind(status)
+            .bind(&at)
+            .bind(format!("outbox:{}", row.get::<String, _>("kind")))
+            .bind(&at)
+            .fetch_one(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE outbox SET state = 'sent', sid = ?, message_id = ?, error_code = NULL,
+                        error = NULL, lease_until = NULL, updated_at = ?, done_at = ?
+                 WHERE id = ?",
+            )
+            .bind(sid)
+            .bind(message_id)
+            .bind(&at)
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        SendOutcome::Retry {
+            not_before,
+            code,
+            error,
+        } => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'queued', not_before = ?, error_code = ?, error = ?,
+                        claimed_by = NULL, lease_until = NULL, updated_at = ?
+                 WHERE id = ?",
+            )
+            .bind(fixed_ts(*not_before))
+            .bind(code.map(i64::from))
+            .bind(error)
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        SendOutcome::Failed { code, error, fact } => {
+            sqlx::query(
+                "UPDATE outbox SET state = 'failed', error_code = ?, error = ?, lease_until = NULL,
+                        updated_at = ?, done_at = ?
+                 WHERE id = ?",
+            )
+            .bind(code.map(i64::from))
+            .bind(error)
+            .bind(&at)
+            .bind(&at)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            match fact {
+                RecipientFact::Nothing => {}
+                RecipientFact::OptedOut => {
+                    sqlx::query("UPDATE contacts SET opted_out = 1, updated_at = ? WHERE id = ?")
+                        .bind(&at)
+                        .bind(contact_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO consent_events (contact_id, kind, text, source, created_at)
+                         VALUES (?, 'opt_out', ?, ?, ?)",
+                    )
+                    .bind(contact_id)
+                    .bind(error)
+                    .bind(format!("twilio:{}", code.unwrap_or(0)))
+                    .bind(&at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                RecipientFact::Invalid => {
+                    sqlx::query(
+                        "UPDATE contacts SET invalid_at = COALESCE(invalid_at, ?) WHERE id = ?",
+                    )
+                    .bind(&at)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// See [`super::Store::claim_in_doubt`].
+pub(super) async fn claim_in_doubt(
+    pool: &SqlitePool,
+    worker: &str,
+    now: Timestamp,
+    lease: jiff::SignedDuration,
+    limit: u32,
+) -> Result<Vec<InDoubtText>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let at = fixed_ts(now);
+    sqlx::query(
+        "UPDATE outbox SET state = 'in_doubt', updated_at = ?
+         WHERE state = 'sending' AND lease_until < ?",
+    )
+    .bind(&at)
+    .bind(&at)
+    .execute(&mut *tx)
+    .await?;
+    let rows = sqlx::query(
+        "UPDATE outbox SET claimed_by = ?, lease_until = ?, updated_at = ?
+         WHERE id IN (SELECT id FROM outbox WHERE state = 'in_doubt' AND lease_until < ?
+                      ORDER BY id LIMIT ?)
+         RETURNING id, to_addr, body, claimed_at",
+    )
+    .bind(worker)
+    .bind(fixed_ts(now + lease))
+    .bind(&at)
+    .bind(&at)
+    .bind(i64::from(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|r| {
+            Ok(InDoubtText {
+                id: r.get("id"),
+                to: r.get("to_addr"),
+                body: r.get("body"),
+                claimed_at: parse_ts(r.get("claimed_at"))?.unwrap_or(now),
+            })
+        })
+        .collect()
+}
+
+/// See [`super::Store::requeue_in_doubt`].
+pub(super) async fn requeue(pool: &SqlitePool, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    let at = fixed_ts(now);
+    sqlx::query(
+        "UPDATE outbox SET state = 'queued', not_before = ?, claimed_by = NULL,
+                lease_until = NULL, updated_at = ?
+         WHERE id = ? AND state = 'in_doubt'",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The audience query: consenting, reachable contacts, narrowed by `audience`.
+fn audience_sql(audience: &Audience) -> Result<String, StoreError> {
+    let base = format!(
+        "SELECT c.id, c.phone, c.language FROM contacts c
+         WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
+    );
+    Ok(match audience {
+        Audience::Everyone => format!("{base} ORDER BY c.id"),
+        Audience::Field { name, .. } => {
+            check_field(name)?;
+            format!("{base} AND json_extract(c.fields, '$.{name}') = ? ORDER BY c.id")
+        }
+        Audience::Phones(_) => {
+            format!("{base} AND c.phone IN (SELECT value FROM json_each(?)) ORDER BY c.id")
+        }
+    })
+}
+
+/// Profile field names are letters, digits and `_` (they are spliced into a JSON path).
+pub(super) fn check_field(name: &str) -> Result<(), StoreError> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "field {name:?}: use letters, digits, - or _"
+        )))
+    }
+}
+
+/// See [`super::Store::audience`].
+pub(super) async fn audience(
+    pool: &SqlitePool,
+    audience: &Audience,
+) -> Result<Vec<AudienceMember>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    members(&mut conn, audience).await
+}
+
+async fn members(
+    conn: &mut SqliteConnection,
+    audience: &Audience,
+) -> Result<Vec<AudienceMember>, StoreError> {
+    let sql = audience_sql(audience)?;
+    let mut q = sqlx::query(&sql);
+    match audience {
+        Audience::Everyone => {}
+        Audience::Field { value, .. } => q = q.bind(value),
+        Audience::Phones(phones) => {
+            q = q.bind(serde_json::to_string(phones).expect("strings serialise"))
+        }
+    }
+    Ok(q.fetch_all(conn)
+        .await?
+        .iter()
+        .map(|r| AudienceMember {
+            contact_id: r.get("id"),
+            phone: r.get("phone"),
+            language: r.get("language"),
+        })
+        .collect())
+}
+
+/// See [`super::Store::queue_broadcast`].
+pub(super) async fn queue_broadcast(
+    pool: &SqlitePool,
+    b: &NewBroadcast,
+) -> Result<(i64, i64), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let people = members(&mut tx, &b.audience).await?;
+    let texts: serde_json::Map<String, serde_json::Value> = b
+        .texts
+        .iter()
+        .map(|(l, t)| (l.clone(), serde_json::Value::String(t.clone())))
+        .collect();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO broadcasts (texts, audience, send_at, status, recipients, created_by,
+                                 created_at)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
+    )
+    .bind(serde_json::Value::Object(texts).to_string())
+    .bind(&b.audience_label)
+    .bind(fixed_ts(b.send_at))
+    .bind(i64::try_from(people.len()).unwrap_or(i64::MAX))
+    .bind(&b.created_by)
+    .bind(fixed_ts(b.now))
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut queued = 0;
+    for p in &people {
+        let body = body_for(&b.texts, p.language.as_deref());
+        let text = OutboxText {
+            kind: OutboxKind::Broadcast,
+            body: body.to_string(),
+            segments: segments::count(body).segments,
+            not_before: b.send_at,
+            dedupe_key: Some(format!("broadcast:{id}:{}", p.contact_id)),
+        };
+        let causes = Causes {
+            broadcast_id: Some(id),
+            ..Causes::default()
+        };
+        if insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now)
+            .await?
+            .is_some()
+        {
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    Ok((id, queued))
+}
+
+/// The text for a contact in `language`: theirs if the broadcast has it, else the first.
+pub(super) fn body_for<'a>(texts: &'a [(String, String)], language: Option<&str>) -> &'a str {
+    texts
+        .iter()
+        .find(|(l, _)| Some(l.as_str()) == language)
+        .or(texts.first())
+        .map_or("", |(_, t)| t.as_str())
+}
+
+/// See [`super::Store::import_consents`].
+pub(super) async fn import_consents(
+    pool: &SqlitePool,
+    rows: &[ImportedConsent],
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let at = super::sqlite::ts(now);
+    for r in rows {
+        let contact_id: i64 = sqlx::query_scalar(
+            "INSERT INTO contacts (phone, created_at, updated_at) VALUES (?, ?, ?)
+             ON CONFLICT (phone) DO UPDATE SET phone = excluded.phone RETURNING id",
+        )
+        .bind(&r.phone)
+        .bind(&at)
+        .bind(&at)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at)
+             VALUES (?, 'opt_in', '', ?, ?, ?)",
+        )
+        .bind(contact_id)
+        .bind(&r.source)
+        .bind(super::sqlite::ts(r.given_at))
+        .bind(&at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// See [`super::Store::broadcast_progress`].
+pub(super) async fn progress(
+    pool: &SqlitePool,
+    id: i64,
+) -> Result<Option<BroadcastProgress>, StoreError> {
+    let Some(b) = sqlx::query("SELECT status, recipients FROM broadcasts WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut p = BroadcastProgress {
+        id,
+        status: b.get("status"),
+        recipients: b.get("recipients"),
+        ..Default::default()
+    };
+    let rows = sqlx::query(
+        "SELECT state, COUNT(*) AS n FROM outbox WHERE broadcast_id = ? GROUP BY state",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    for r in rows {
+        let n: i64 = r.get("n");
+        tally(&mut p, r.get::<&str, _>("state"), n);
+    }
+    Ok(Some(p))
+}
+
+pub(super) fn tally(p: &mut BroadcastProgress, state: &str, n: i64) {
+    match state {
+        "queued" => p.queued += n,
+        "sending" => p.sending += n,
+        "in_doubt" => p.in_doubt += n,
+        "sent" => p.sent += n,
+        "failed" => p.failed += n,
+        "skipped" => p.skipped += n,
+        _ => p.cancelled += n,
+    }
+}
+
+/// See [`super::Store::cancel_broadcast`].
+pub(super) async fn cancel(pool: &SqlitePool, id: i64, now: Timestamp) -> Result<i64, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let at = fixed_ts(now);
+    sqlx::query(
+        "UPDATE broadcasts SET status = 'cancelled', cancelled_at = ? WHERE id = ? AND status = 'queued'",
+    )
+    .bind(&at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let n = sqlx::query(
+        "UPDATE outbox SET state = 'cancelled', updated_at = ?, done_at = ?
+         WHERE broadcast_id = ? AND state = 'queued'",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// See [`super::Store::release_to_doubt`].
+pub(super) async fn release_to_doubt(
+    pool: &SqlitePool,
+    id: i64,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let at = fixed_ts(now);
+    sqlx::query(
+        "UPDATE outbox SET lease_until = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }

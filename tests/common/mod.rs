@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod twilio_stub;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -91,7 +91,7 @@ pub enum SendError {
         /// How long Twilio asked us to wait (`Retry-After`), if it said.
         retry_after: Option<Duration>,
     },
-    /// A network failure, timeout or 5xx: the message may or may not have been accepted, and
+    /// A 5xx, or a connection that could not be made: the message was not accepted, and
     /// retrying later is appropriate.
     #[error("transient failure talking to Twilio{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
     Transient {
@@ -111,6 +111,13 @@ pub enum SendError {
         /// Twilio's explanation, or a description of the response.
         message: String,
     },
+    /// The request may have reached Twilio but no answer came (a timeout, a connection lost
+    /// after sending): the message may or may not exist. Look it up before sending it again.
+    #[error("no answer from Twilio after sending: {message}")]
+    Unanswered {
+        /// What went wrong.
+        message: String,
+    },
     /// Twilio answered with success but the body could not be read. The message was probably
     /// accepted: do not resend it blindly.
     #[error("unreadable success response from Twilio: {0}")]
@@ -122,6 +129,37 @@ impl SendError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Transient { .. })
     }
+}
+
+/// Who a message is sent from: a number (`From`) or a Messaging Service
+/// (`MessagingServiceSid`), which picks a number from its pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFrom {
+    /// An E.164 number or short code on the account.
+    Number(String),
+    /// A Messaging Service SID (`MG…`).
+    MessagingService(String),
+}
+
+impl SendFrom {
+    /// The number or service SID, which also names the sender for pacing.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SendFrom::Number(s) | SendFrom::MessagingService(s) => s,
+        }
+    }
+}
+
+/// A message as Twilio's Messages list reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMessage {
+    pub sid: String,
+    pub to: String,
+    pub body: String,
+    /// When Twilio created it (`date_created`), if it could be read.
+    pub date_created: Option<jiff::Timestamp>,
+    pub status: Option<MessageStatus>,
+    pub num_segments: Option<u32>,
 }
 
 /// A client for Twilio's Messages API, pointed at any base URL so tests can use a double.
@@ -202,7 +240,28 @@ impl TwilioSender {
         body: &str,
         status_callback: Option<&str>,
     ) -> Result<SentMessage, SendError> {
-        let mut form = vec![("To", to), ("From", from), ("Body", body)];
+        self.send_from(
+            &SendFrom::Number(from.to_owned()),
+            to,
+            body,
+            status_callback,
+        )
+        .await
+    }
+
+    /// Like [`TwilioSender::send`], from a number or a Messaging Service.
+    pub async fn send_from(
+        &self,
+        from: &SendFrom,
+        to: &str,
+        body: &str,
+        status_callback: Option<&str>,
+    ) -> Result<SentMessage, SendError> {
+        let from = match from {
+            SendFrom::Number(n) => ("From", n.as_str()),
+            SendFrom::MessagingService(s) => ("MessagingServiceSid", s.as_str()),
+        };
+        let mut form = vec![("To", to), from, ("Body", body)];
         if let Some(url) = status_callback {
             form.push(("StatusCallback", url));
         }
@@ -226,10 +285,75 @@ impl TwilioSender {
     }
 }
 
+impl TwilioSender {
+    /// The most recent messages to `to` (newest first, one page of up to 50), from Twilio's
+    /// Messages list (`GET …/Messages.json?To=…`): what reconciliation looks for an in-doubt
+    /// message in. `from` narrows it to one sending number.
+    pub async fn recent_messages(
+        &self,
+        to: &str,
+        from: Option<&str>,
+    ) -> Result<Vec<ListedMessage>, SendError> {
+        let mut query = vec![("To", to), ("PageSize", "50")];
+        if let Some(from) = from {
+            query.push(("From", from));
+        }
+        let response = self
+            .client
+            .get(self.messages_url.clone())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .query(&query)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(classify(status, retry_after, &bytes));
+        }
+        parse_list(&bytes)
+    }
+}
+
+fn parse_list(bytes: &[u8]) -> Result<Vec<ListedMessage>, SendError> {
+    let json: Value = serde_json::from_slice(bytes)
+        .map_err(|e| SendError::InvalidResponse(format!("not JSON: {e}")))?;
+    let messages = json
+        .get("messages")
+        .and_then(Value::as_array)
+        .ok_or_else(|| SendError::InvalidResponse("no messages list".into()))?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| {
+            let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+            Some(ListedMessage {
+                sid: text("sid")?,
+                to: text("to").unwrap_or_default(),
+                body: text("body").unwrap_or_default(),
+                // RFC 2822, as Twilio writes dates: `Wed, 18 Aug 2010 20:01:40 +0000`.
+                date_created: text("date_created")
+                    .and_then(|d| jiff::fmt::rfc2822::parse(&d).ok())
+                    .map(|z| z.timestamp()),
+                status: text("status").as_deref().and_then(MessageStatus::parse),
+                num_segments: m.get("num_segments").and_then(as_u32),
+            })
+        })
+        .collect())
+}
+
 fn transport_error(e: reqwest::Error) -> SendError {
-    SendError::Transient {
-        status: e.status().map(|s| s.as_u16()),
-        message: e.to_string(),
+    if e.is_connect() || e.is_builder() {
+        // Nothing reached Twilio.
+        SendError::Transient {
+            status: e.status().map(|s| s.as_u16()),
+            message: e.to_string(),
+        }
+    } else {
+        SendError::Unanswered {
+            message: e.to_string(),
+        }
     }
 }
 
@@ -397,6 +521,25 @@ mod tests {
                 message: "HTTP 401 Unauthorized".into()
             }
         );
+    }
+
+    #[test]
+    fn message_lists_are_read_with_their_rfc2822_dates() {
+        let list = parse_list(
+            br#"{"messages":[{"sid":"SM1","to":"+15025550123","body":"Hi",
+                "date_created":"Wed, 02 Dec 2026 06:00:01 +0000","status":"delivered",
+                "num_segments":"1"},{"sid":"SM2","date_created":null}],"page":0}"#,
+        )
+        .expect("valid");
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].body, "Hi");
+        assert_eq!(
+            list[0].date_created,
+            Some("2026-12-02T06:00:01Z".parse().unwrap())
+        );
+        assert_eq!(list[0].status, Some(MessageStatus::Delivered));
+        assert_eq!(list[1].date_created, None);
+        assert!(parse_list(b"{}").is_err());
     }
 
     #[test]
