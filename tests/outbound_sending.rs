@@ -336,3 +336,195 @@ fn true_sql(app: &TestApp) -> &'static str {
         "TRUE"
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Delivery status callbacks
+
+const STATUS_PATH: &str = "/webhooks/twilio/status";
+
+fn callback(sid: &str, status: &str, error_code: Option<&str>) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("MessageSid".to_string(), sid.to_string()),
+        ("SmsSid".to_string(), sid.to_string()),
+        ("MessageStatus".to_string(), status.to_string()),
+        ("SmsStatus".to_string(), status.to_string()),
+        ("AccountSid".to_string(), ACCOUNT_SID.to_string()),
+        ("To".to_string(), resident(700)),
+        ("From".to_string(), FROM.to_string()),
+        ("ApiVersion".to_string(), "2010-04-01".to_string()),
+    ];
+    if let Some(code) = error_code {
+        p.push(("ErrorCode".to_string(), code.to_string()));
+    }
+    p
+}
+
+async fn post_status(app: &TestApp, params: &[(String, String)], signed: bool) -> u16 {
+    let sig = civictext::channel::twilio::signature::compute(
+        common::TEST_TOKEN,
+        &format!("{}{STATUS_PATH}", common::PUBLIC_URL),
+        params,
+    );
+    app.post_form(STATUS_PATH, params, signed.then_some(sig.as_str()))
+        .await
+        .0
+        .as_u16()
+}
+
+/// Sends one broadcast text to each of `phones` and returns Twilio's id for each.
+async fn sent_to(app: &TestApp, stub: &TwilioStub, phones: &[String]) -> Vec<String> {
+    let store = store_of(app).await;
+    consenting(&store, phones).await;
+    let (id, _) = broadcast(
+        &store,
+        "Hello",
+        Audience::Phones(phones.to_vec()),
+        Timestamp::now(),
+    )
+    .await;
+    assert!(settled(app, id, Duration::from_secs(30)).await);
+    phones
+        .iter()
+        .map(|p| {
+            stub.accepted()
+                .into_iter()
+                .find(|a| &a.to == p)
+                .expect("sent")
+                .sid
+        })
+        .collect()
+}
+
+async fn message_status(app: &TestApp, sid: &str) -> (String, Option<i64>) {
+    let status: String = app
+        .db()
+        .scalar("SELECT status FROM messages WHERE sid = $1", &[sid])
+        .await;
+    let code: Option<i64> = app
+        .db()
+        .scalar(
+            "SELECT CAST(error_code AS BIGINT) FROM messages WHERE sid = $1",
+            &[sid],
+        )
+        .await;
+    (status, code)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_status_callbacks_move_a_message_forward_and_never_back() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let sids = sent_to(&app, &stub, &[resident(700)]).await;
+    let sid = &sids[0];
+    assert_eq!(message_status(&app, sid).await.0, "queued");
+    assert_eq!(
+        post_status(&app, &callback(sid, "sent", None), true).await,
+        200
+    );
+    assert_eq!(message_status(&app, sid).await.0, "sent");
+    assert_eq!(
+        post_status(&app, &callback(sid, "delivered", None), true).await,
+        200
+    );
+    // Late callbacks for earlier stages change nothing.
+    for stale in ["sending", "sent", "queued"] {
+        assert_eq!(
+            post_status(&app, &callback(sid, stale, None), true).await,
+            200
+        );
+    }
+    assert_eq!(
+        message_status(&app, sid).await,
+        ("delivered".to_string(), None)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_undelivered_callback_keeps_twilios_error_code() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let sids = sent_to(&app, &stub, &[resident(701)]).await;
+    assert_eq!(
+        post_status(
+            &app,
+            &callback(&sids[0], "undelivered", Some("30007")),
+            true
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        message_status(&app, &sids[0]).await,
+        ("undelivered".to_string(), Some(30007))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unsigned_or_forged_status_callbacks_are_refused() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let sids = sent_to(&app, &stub, &[resident(702)]).await;
+    assert_eq!(
+        post_status(&app, &callback(&sids[0], "failed", None), false).await,
+        403
+    );
+    let (status, _) = app
+        .post_form(
+            STATUS_PATH,
+            &callback(&sids[0], "failed", None),
+            Some("Zm9yZ2Vk"),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 403);
+    assert_eq!(message_status(&app, &sids[0]).await.0, "queued");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_callback_for_an_unknown_message_is_acknowledged_and_changes_nothing() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let before = app.count("messages", "TRUE").await;
+    assert_eq!(
+        post_status(
+            &app,
+            &callback("SMdoesnotexist000000000000000000", "delivered", None),
+            true
+        )
+        .await,
+        200
+    );
+    assert_eq!(app.count("messages", "TRUE").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn repeated_carrier_failures_make_a_number_unreachable_for_broadcasts() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let phone = resident(703);
+    for round in 0..3 {
+        let sids = sent_to(&app, &stub, std::slice::from_ref(&phone)).await;
+        let latest = sids.last().unwrap();
+        let sid = stub
+            .accepted()
+            .into_iter()
+            .filter(|a| a.to == phone)
+            .nth(round)
+            .map(|a| a.sid)
+            .unwrap_or(latest.clone());
+        assert_eq!(
+            post_status(&app, &callback(&sid, "undelivered", Some("30003")), true).await,
+            200
+        );
+    }
+    assert_eq!(
+        app.count(
+            "contacts",
+            &format!("phone = '{phone}' AND unreachable_at IS NOT NULL")
+        )
+        .await,
+        1
+    );
+    let store = store_of(&app).await;
+    let (_, queued) = broadcast(&store, "Again", Audience::Everyone, Timestamp::now()).await;
+    assert_eq!(queued, 0, "broadcasts skip an unreachable number");
+}

@@ -1,9 +1,11 @@
-//! HTTP: the Twilio webhook, the health probes and the agencies' API.
+//! HTTP: the Twilio webhooks (inbound texts, delivery statuses), the health probes and the
+//! agencies' API.
 
 pub mod api;
 pub mod error;
 mod health;
 pub mod server;
+pub mod status;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(state.clone()))
         .route(webhook::SMS_PATH, post(webhook::sms))
+        .route(status::STATUS_PATH, post(status::status))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

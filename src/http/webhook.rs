@@ -55,6 +55,33 @@ fn is_form(content_type: Option<&header::HeaderValue>) -> bool {
     })
 }
 
+/// Refuses a webhook to `path` whose `X-Twilio-Signature` does not match the public URL and
+/// its parameters (when an auth token is configured).
+pub fn check_signature(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    path: &str,
+    params: &[(String, String)],
+) -> Result<(), ApiError> {
+    if let Some(token) = &state.webhook.auth_token {
+        let base = state.webhook.public_url.as_deref().unwrap_or_default();
+        let url = match uri.query() {
+            Some(q) => format!("{base}{path}?{q}"),
+            None => format!("{base}{path}"),
+        };
+        let header = headers
+            .get("x-twilio-signature")
+            .and_then(|v| v.to_str().ok())
+            .ok_or(ApiError::Forbidden("missing X-Twilio-Signature"))?;
+        if !signature::verify(token, &url, params, header) {
+            tracing::warn!(url = %url, "rejected a webhook with an invalid signature");
+            return Err(ApiError::Forbidden("invalid X-Twilio-Signature"));
+        }
+    }
+    Ok(())
+}
+
 /// Verifies, parses, handles and answers one inbound text.
 pub async fn sms(
     State(state): State<AppState>,
@@ -68,21 +95,7 @@ pub async fn sms(
         ));
     }
     let params = inbound::parse_form(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Some(token) = &state.webhook.auth_token {
-        let base = state.webhook.public_url.as_deref().unwrap_or_default();
-        let url = match uri.query() {
-            Some(q) => format!("{base}{SMS_PATH}?{q}"),
-            None => format!("{base}{SMS_PATH}"),
-        };
-        let header = headers
-            .get("x-twilio-signature")
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Forbidden("missing X-Twilio-Signature"))?;
-        if !signature::verify(token, &url, &params, header) {
-            tracing::warn!(url = %url, "rejected a webhook with an invalid signature");
-            return Err(ApiError::Forbidden("invalid X-Twilio-Signature"));
-        }
-    }
+    check_signature(&state, &headers, &uri, SMS_PATH, &params)?;
     let msg = inbound::InboundMessage::from_params(params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // With an account configured, a webhook that does not name it (missing AccountSid

@@ -26,8 +26,8 @@ pub use auth::{AuditEntry, NewAuditEntry, TokenRecord};
 pub use model::*;
 pub use outbox::{
     Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,
-    ClaimedText, ImportedConsent, InDoubtText, NewBroadcast, OutboxKind, OutboxText, RecipientFact,
-    SendOutcome, Verdict,
+    ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, NewBroadcast, OutboxKind,
+    OutboxText, RecipientFact, SendOutcome, Verdict,
 };
 pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 

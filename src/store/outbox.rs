@@ -407,4 +407,35 @@ impl super::Store {
             }
         }
     }
+
+    /// Applies a delivery status callback to the outbound message `d.sid`, unless the message
+    /// already stands further along (callbacks arrive out of order). None when no outbound
+    /// message has that id; Some(false) for a stale callback.
+    pub async fn record_delivery(
+        &self,
+        d: &DeliveryUpdate,
+    ) -> Result<Option<bool>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => super::sqlite_outbox::record_delivery(s.pool(), d).await,
+            super::Store::Postgres(s) => super::postgres_outbox::record_delivery(s.pool(), d).await,
+        }
+    }
+}
+
+/// A delivery status reported for an outbound message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    pub sid: String,
+    /// The provider's status word.
+    pub status: String,
+    /// Its place in the message's life (see `MessageStatus::rank`).
+    pub rank: i32,
+    pub error_code: Option<u32>,
+    /// The handset could not be reached (counts towards marking the number unreachable).
+    pub unreachable: bool,
+    /// It was delivered (the number is reachable again).
+    pub delivered: bool,
+    /// Failures in a row after which the number counts as unreachable.
+    pub unreachable_after: u32,
+    pub at: Timestamp,
 }

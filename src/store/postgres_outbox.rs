@@ -579,3 +579,58 @@ pub(super) async fn release_to_doubt(
     .await?;
     Ok(())
 }
+
+/// See [`super::Store::record_delivery`].
+pub(super) async fn record_delivery(
+    pool: &PgPool,
+    d: &DeliveryUpdate,
+) -> Result<Option<bool>, StoreError> {
+    let mut tx = pool.begin().await?;
+    let at = ts(d.at);
+    // Only forward: a late `sent` never overwrites `delivered`.
+    let contact: Option<i64> = sqlx::query_scalar(
+        "UPDATE messages SET status = $1, status_rank = $2, error_code = COALESCE($3, error_code),
+                status_at = $4
+         WHERE sid = $5 AND direction = 'out' AND status_rank < $6
+         RETURNING contact_id",
+    )
+    .bind(&d.status)
+    .bind(d.rank)
+    .bind(d.error_code.and_then(|c| i32::try_from(c).ok()))
+    .bind(at)
+    .bind(&d.sid)
+    .bind(d.rank)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(contact) = contact else {
+        let known: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE sid = $1 AND direction = 'out'",
+        )
+        .bind(&d.sid)
+        .fetch_one(&mut *tx)
+        .await?;
+        return Ok((known > 0).then_some(false));
+    };
+    if d.unreachable {
+        sqlx::query(
+            "UPDATE contacts SET delivery_failures = delivery_failures + 1,
+                    unreachable_at = CASE WHEN delivery_failures + 1 >= $1 THEN COALESCE(unreachable_at, $2)
+                                          ELSE unreachable_at END
+                 WHERE id = $3",
+        )
+        .bind(i32::try_from(d.unreachable_after).unwrap_or(i32::MAX))
+        .bind(at)
+        .bind(contact)
+        .execute(&mut *tx)
+        .await?;
+    } else if d.delivered {
+        sqlx::query(
+            "UPDATE contacts SET delivery_failures = 0, unreachable_at = NULL WHERE id = $1",
+        )
+        .bind(contact)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(true))
+}

@@ -609,3 +609,57 @@ pub(super) async fn release_to_doubt(
     .await?;
     Ok(())
 }
+
+/// See [`super::Store::record_delivery`].
+pub(super) async fn record_delivery(
+    pool: &SqlitePool,
+    d: &DeliveryUpdate,
+) -> Result<Option<bool>, StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    let at = fixed_ts(d.at);
+    // Only forward: a late `sent` never overwrites `delivered`.
+    let contact: Option<i64> = sqlx::query_scalar(
+        "UPDATE messages SET status = ?, status_rank = ?, error_code = COALESCE(?, error_code),
+                status_at = ?
+         WHERE sid = ? AND direction = 'out' AND status_rank < ?
+         RETURNING contact_id",
+    )
+    .bind(&d.status)
+    .bind(d.rank)
+    .bind(d.error_code.map(i64::from))
+    .bind(&at)
+    .bind(&d.sid)
+    .bind(d.rank)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(contact) = contact else {
+        let known: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE sid = ? AND direction = 'out'")
+                .bind(&d.sid)
+                .fetch_one(&mut *tx)
+                .await?;
+        return Ok((known > 0).then_some(false));
+    };
+    if d.unreachable {
+        sqlx::query(
+            "UPDATE contacts SET delivery_failures = delivery_failures + 1,
+                    unreachable_at = CASE WHEN delivery_failures + 1 >= ? THEN COALESCE(unreachable_at, ?)
+                                          ELSE unreachable_at END
+                 WHERE id = ?",
+        )
+        .bind(i64::from(d.unreachable_after))
+        .bind(&at)
+        .bind(contact)
+        .execute(&mut *tx)
+        .await?;
+    } else if d.delivered {
+        sqlx::query(
+            "UPDATE contacts SET delivery_failures = 0, unreachable_at = NULL WHERE id = ?",
+        )
+        .bind(contact)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(true))
+}

@@ -93,6 +93,25 @@ impl MessageStatus {
         )
     }
 
+    /// How far along an outbound message is, for ordering callbacks that arrive out of order:
+    /// a callback with a lower rank than the stored status is stale. Queued-like statuses are
+    /// 1, `sending` 2, `sent` 3, outcomes (delivered, undelivered, failed, canceled, partially
+    /// delivered) 4, `read` 5; inbound statuses 0.
+    pub fn rank(self) -> i32 {
+        match self {
+            Self::Receiving | Self::Received => 0,
+            Self::Accepted | Self::Scheduled | Self::Queued => 1,
+            Self::Sending => 2,
+            Self::Sent => 3,
+            Self::Delivered
+            | Self::Undelivered
+            | Self::Failed
+            | Self::Canceled
+            | Self::PartiallyDelivered => 4,
+            Self::Read => 5,
+        }
+    }
+
     /// True if the message did not reach the resident.
     pub fn is_failure(self) -> bool {
         matches!(self, Self::Failed | Self::Undelivered)
@@ -186,6 +205,16 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn ranks_only_move_forward_through_a_messages_life() {
+        use MessageStatus::*;
+        let life = [Queued, Sending, Sent, Delivered, Read];
+        assert!(life.windows(2).all(|w| w[0].rank() < w[1].rank()));
+        assert_eq!(Undelivered.rank(), Delivered.rank());
+        assert_eq!(Failed.rank(), Delivered.rank());
+        assert!(Accepted.rank() < Sent.rank());
     }
 
     #[test]
