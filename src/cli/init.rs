@@ -84,6 +84,23 @@ const STARTER_CONFIG: &str = r#"# civictext configuration. Every line below is c
 # request_timeout = 15
 # max_connections = 1024
 # webhook_deadline = 10
+
+# Texts the gateway starts (broadcasts, reminders, follow-ups) go out only when
+# TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are set and one sender is given: a number or a
+# Messaging Service.
+# twilio_from = "+15025550000"
+# twilio_messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
+
+# Twilio's REST API; point it at a test double in staging.
+# twilio_api_base = "https://api.twilio.com"
+
+# Segments per second the sender may send, shared by every replica: 1 for a US long code,
+# 100 or more for a short code.
+# outbound_mps = 1.0
+
+# Local hours in the resident's time zone in which texts they did not just ask for wait
+# until morning; "off" disables.
+# quiet_hours = "21:00-08:00"
 "#;
 
 /// Keeps the database (and SQLite's journal files) out of version control.
