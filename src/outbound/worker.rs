@@ -2,7 +2,7 @@
 //! quiet hours through [`Policy`] while the rows are locked, and hands out paced send slots
 //! shared by every replica), sends each at its slot, and records Twilio's answer. Texts whose
 //! sending replica died mid-call are reconciled against Twilio's Messages list, never blindly
-//! resent (docs/adr/0006-outbox-exactly-once.md).
+//! resent (docs/adr/0009-outbox-exactly-once.md).
 
 use std::sync::Arc;
 use std::time::Duration;
