@@ -300,10 +300,12 @@ fn tokens(ws: &[&str]) -> Vec<Token> {
 /// ```
 pub fn parse_yes_no(reply: &str) -> Option<bool> {
     let folded = fold(reply);
-    if let Some(&(_, answer)) = WHOLE_REPLIES.iter().find(|(w, _)| *w == folded) {
-        return Some(answer);
-    }
     let drawn: Vec<Marker> = reply.chars().filter_map(emoji_marker).collect();
+    if let Some(&(_, answer)) = WHOLE_REPLIES.iter().find(|(w, _)| *w == folded) {
+        // Folding drops emoji: "👎 y" is a thumbs-down and a letter, not a plain "y".
+        let said = if answer { Yes } else { No };
+        return drawn.iter().all(|m| *m == said).then_some(answer);
+    }
     // A phrase never runs across punctuation: "no, problem is…" is not "no problem".
     let toks: Vec<Token> = folded
         .split(is_clause_break)
@@ -509,6 +511,8 @@ mod tests {
             "claro que no, sí",
             "👍 no",
             "yes 👎",
+            "👎 y",
+            "👍 n",
             "no... yes",
             "No, I am",
             "yes, I don't",
