@@ -57,7 +57,8 @@ fi
 
 # The package enables nginx.service (and its SysV script) at boot; the tests need only the binary.
 if command -v deb-systemd-helper >/dev/null; then
-  $sudo deb-systemd-helper disable nginx.service
+  # It acts only for a maintainer script, which it recognises by this variable.
+  $sudo env DPKG_MAINTSCRIPT_PACKAGE=nginx deb-systemd-helper disable nginx.service
 fi
 if command -v update-rc.d >/dev/null && [[ -e /etc/init.d/nginx ]]; then
   $sudo update-rc.d nginx disable >/dev/null
