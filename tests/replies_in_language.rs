@@ -80,6 +80,8 @@ fn effective_config(file: &str, env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("civictext.toml");
     std::fs::write(&path, file).unwrap();
+    // `config` checks what `serve` checks, the flows directory included.
+    std::fs::create_dir(dir.path().join("conversation-flows")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
         .current_dir(dir.path())
         .env_clear()

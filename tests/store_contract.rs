@@ -129,6 +129,7 @@ macro_rules! contract {
 }
 
 contract!(
+    replicas_starting_together_agree_on_one_installation_secret,
     first_contact_creates_contact,
     session_round_trips_through_next_snapshot,
     answers_upsert_per_session_and_question,
@@ -1510,4 +1511,35 @@ async fn database_urls_select_the_backend() {
         message.contains("sqlite://") && message.contains("postgres://"),
         "{message}"
     );
+}
+
+/// Replicas started at the same moment each offer a fresh secret; every one of them must come
+/// away with the same stored value (a replica that could not read it back failed to start).
+async fn replicas_starting_together_agree_on_one_installation_secret(b: Backend) {
+    let replicas = b.replicas(4).await;
+    for round in 0..20 {
+        let name = format!("test-secret-{round}");
+        let tasks: Vec<_> = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let store = store.clone();
+                let name = name.clone();
+                tokio::spawn(async move {
+                    store
+                        .installation_secret(&name, &format!("offered-by-{i}"))
+                        .await
+                        .expect("the secret is read or stored")
+                })
+            })
+            .collect();
+        let mut values = Vec::new();
+        for t in tasks {
+            values.push(t.await.unwrap());
+        }
+        assert!(
+            values.iter().all(|v| *v == values[0]),
+            "round {round}: replicas disagree: {values:?}"
+        );
+    }
 }

@@ -237,7 +237,7 @@ impl PgStore {
 
     /// See [`super::Store::installation_secret`].
     pub async fn installation_secret(&self, name: &str, fresh: &str) -> Result<String, StoreError> {
-        Ok(sqlx::query_scalar(
+        let found: Option<String> = sqlx::query_scalar(
             "WITH added AS (
                  INSERT INTO installation_secrets (name, value, created_at) VALUES ($1, $2, $3)
                  ON CONFLICT (name) DO NOTHING RETURNING value)
@@ -248,7 +248,19 @@ impl PgStore {
         .bind(name)
         .bind(fresh)
         .bind(ts(Timestamp::now()))
-        .fetch_one(self.pool())
-        .await?)
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some(value) = found {
+            return Ok(value);
+        }
+        // Another replica inserted it while this statement ran: the insert waited for that
+        // commit and did nothing, but the statement's snapshot predates the row. A new
+        // statement sees it.
+        Ok(
+            sqlx::query_scalar("SELECT value FROM installation_secrets WHERE name = $1")
+                .bind(name)
+                .fetch_one(self.pool())
+                .await?,
+        )
     }
 }
