@@ -1,5 +1,6 @@
 //! The command line: `serve`, `flows check`, `flows test`, `simulate`, …
 
+mod backup;
 mod bench;
 mod flows;
 mod init;
@@ -50,6 +51,14 @@ pub enum Command {
     /// API tokens for agencies: create, list, revoke, and the log of their use.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Copy the SQLite database to FILE while the gateway keeps running (a consistent
+    /// snapshot, checked for integrity). For PostgreSQL it names the pg_dump command to use.
+    Backup {
+        /// The backup file to create; it must not exist yet.
+        file: PathBuf,
+        #[command(flatten)]
+        settings: crate::config::Overrides,
+    },
     /// Check, test and inspect conversation flows.
     #[command(subcommand)]
     Flows(FlowsCommand),
@@ -113,6 +122,7 @@ pub fn main() -> ExitCode {
             settings,
         } => serve::export(&settings, &flow, format, include_phones),
         Command::Tokens(command) => tokens::run(command),
+        Command::Backup { file, settings } => backup::run(&settings, &file),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),
         Command::Flows(FlowsCommand::Test { dir, verbose }) => flows::test(&dir, verbose),
         Command::Simulate(args) => simulate::run(args),

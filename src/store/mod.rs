@@ -2,6 +2,7 @@
 //! share. The [`Store`] front hides which database is behind it.
 
 pub mod auth;
+pub mod backup;
 pub mod model;
 pub mod outbox;
 mod pg_batch;
