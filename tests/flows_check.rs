@@ -203,6 +203,31 @@ fn a_key_written_twice_in_one_step_is_reported_on_its_second_line() {
 }
 
 #[test]
+fn with_any_line_ending_a_problem_is_shown_on_the_line_an_editor_shows() {
+    // YAML, like editors, ends a line at CR LF, at LF, and at a lone CR (old Mac files, or a
+    // stray CR pasted in): the reported line and the quoted text must agree on that.
+    let broken = parks_with("    type: number", "    tpye: number");
+    for ending in ["\n", "\r\n", "\r"] {
+        let source = broken.replace('\n', ending);
+        let items = diagnostics(&source);
+        let error = items
+            .iter()
+            .find(|d| d.is_error())
+            .unwrap_or_else(|| panic!("no error with {ending:?} line endings"));
+        assert_eq!(
+            error.to_string().split(": error").next(),
+            Some("parks.yaml:13:5"),
+            "with {ending:?}"
+        );
+        let shown = error.render(Some(&source));
+        assert!(
+            shown.contains("13 |     tpye: number\n"),
+            "with {ending:?} the wrong line is quoted:\n{shown}"
+        );
+    }
+}
+
+#[test]
 fn a_misspelt_field_name_is_reported_where_it_is_written() {
     let source = parks_with("    type: number", "    tpye: number");
     assert_only_error(

@@ -78,8 +78,7 @@ pub fn compile(file: &str, source: &str) -> Compiled {
 
 /// The first tab in the indentation of a line, from line `from` on.
 fn indenting_tab(source: &str, from: u32) -> Option<Pos> {
-    source
-        .lines()
+    super::diagnostics::source_lines(source)
         .enumerate()
         .skip((from as usize).saturating_sub(1))
         .find_map(|(i, line)| {

@@ -51,7 +51,7 @@ impl Diagnostic {
         let mut out = self.to_string();
         if let Some(line) = source.and_then(|s| {
             (self.pos.line > 0)
-                .then(|| s.lines().nth(self.pos.line as usize - 1))
+                .then(|| source_lines(s).nth(self.pos.line as usize - 1))
                 .flatten()
         }) {
             let gutter = self.pos.line.to_string();
@@ -88,6 +88,31 @@ impl fmt::Display for Diagnostic {
             write!(f, "{}: {level}: {}", self.file, self.message)
         }
     }
+}
+
+/// The lines of a flow file as YAML (and editors) count them: a line ends at CR LF, LF, or a lone
+/// CR. `str::lines` does not split at a lone CR, so positions the parser reports would point past
+/// the line they name.
+pub fn source_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.find(['\r', '\n']) {
+            Some(end) => {
+                let after = if text[end..].starts_with("\r\n") {
+                    end + 2
+                } else {
+                    end + 1
+                };
+                rest = (after < text.len()).then(|| &text[after..]);
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                (!text.is_empty()).then_some(text)
+            }
+        }
+    })
 }
 
 /// Collects the problems of one file while it is compiled.
@@ -135,5 +160,20 @@ impl Report {
 
     pub fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_lines;
+
+    #[test]
+    fn lines_end_at_crlf_lf_and_a_lone_cr() {
+        let lines = |s| source_lines(s).collect::<Vec<_>>();
+        assert_eq!(lines("a\r\nb\nc\rd"), ["a", "b", "c", "d"]);
+        assert_eq!(lines("a\n\nb\n"), ["a", "", "b"]);
+        assert_eq!(lines("a\r\r\nb"), ["a", "", "b"]);
+        assert_eq!(lines("\n"), [""]);
+        assert!(lines("").is_empty());
     }
 }

@@ -1,6 +1,7 @@
 //! The flow compiler, fed any text a staff member's editor could save.
 
 use civictext::flow::compile;
+use civictext::flow::diagnostics::source_lines;
 
 /// Compiles `data` (as UTF-8, invalid bytes replaced) and checks that every problem points inside
 /// the file, that a flow comes back only without errors, that compiling is deterministic, and
@@ -8,7 +9,7 @@ use civictext::flow::compile;
 pub fn check(data: &[u8]) {
     let source = String::from_utf8_lossy(data);
     let compiled = compile("fuzz.yaml", &source);
-    let lines = source.lines().count() as u32;
+    let lines = source_lines(&source).count() as u32;
     let mut rendered = Vec::new();
     for d in &compiled.report.items {
         assert!(
@@ -18,7 +19,16 @@ pub fn check(data: &[u8]) {
             d.message
         );
         assert!(!d.message.trim().is_empty(), "a problem with no message");
-        rendered.push(d.render(Some(&source)));
+        let shown = d.render(Some(&source));
+        if (1..=lines).contains(&d.pos.line) {
+            // The line the position names is quoted, as `flows check` shows it.
+            assert!(
+                shown.contains(&format!("\n {} | ", d.pos.line)),
+                "line {} is not quoted:\n{shown}",
+                d.pos.line
+            );
+        }
+        rendered.push(shown);
     }
     assert_eq!(
         compiled.flow.is_some(),
