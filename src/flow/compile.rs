@@ -241,7 +241,9 @@ fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> Opti
     candidates
         .map(|c| (strsim_distance(name, c), c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
+        // Ties go to the alphabetically first name, so the hint does not depend on the order
+        // the candidates happen to be stored in (a hash map's, for step ids).
+        .min_by(|(da, a), (db, b)| da.cmp(db).then_with(|| a.cmp(b)))
         .map(|(_, c)| c)
 }
 
@@ -1495,5 +1497,38 @@ mod tests {
             Some("visits")
         );
         assert_eq!(closest("zzzzzzzz", ids.iter()), None);
+    }
+
+    #[test]
+    fn a_hint_between_equally_near_names_is_the_same_whatever_their_order() {
+        // "cat" is one edit from both "bat" and "car".
+        let forward = ["bat".to_string(), "car".to_string()];
+        let backward = ["car".to_string(), "bat".to_string()];
+        assert_eq!(
+            closest("cat", forward.iter()).map(String::as_str),
+            Some("bat")
+        );
+        assert_eq!(
+            closest("cat", backward.iter()).map(String::as_str),
+            Some("bat")
+        );
+    }
+
+    #[test]
+    fn compiling_the_same_broken_flow_twice_gives_the_same_hints() {
+        // Step ids live in a hash map; a misspelt `next:` equally near two of them must not
+        // get a different suggestion from one run to the next.
+        let src = "flow: t\nkeywords: [T]\nsteps:\n  - ask: pick\n    text: Pick one\n    \
+                   choices:\n      a: A\n      b: B\n    next: { a: cat }\n  - ask: bat\n    \
+                   text: Bat?\n  - ask: car\n    text: Car?\n";
+        let hints = || {
+            let report = compile("t.yaml", src).report;
+            assert!(report.has_errors(), "{report:?}");
+            format!("{report:?}")
+        };
+        let first = hints();
+        for _ in 0..20 {
+            assert_eq!(hints(), first);
+        }
     }
 }
