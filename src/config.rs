@@ -78,6 +78,10 @@ pub struct Settings {
     /// Local hours in which unsolicited texts wait, `21:00-08:00`, or `off`
     /// (`CIVICTEXT_QUIET_HOURS`).
     pub quiet_hours: String,
+    /// Address of a listener serving only `GET /metrics` (`CIVICTEXT_METRICS_BIND`). Unset,
+    /// metrics are served on `bind` while that is loopback, and nowhere otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// The highest `max_connections` accepted.
@@ -112,6 +116,7 @@ impl Default for Settings {
             twilio_api_base: crate::channel::twilio::sender::DEFAULT_API_BASE.into(),
             outbound_mps: 1.0,
             quiet_hours: "21:00-08:00".into(),
+            metrics_bind: None,
         }
     }
 }
@@ -241,6 +246,7 @@ impl Settings {
                 "webhook_deadline",
                 "outbound_mps",
                 "quiet_hours",
+                "metrics_bind",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",

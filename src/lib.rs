@@ -19,3 +19,4 @@ pub mod privacy;
 pub mod sms;
 pub mod startup;
 pub mod store;
+pub mod telemetry;

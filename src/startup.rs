@@ -18,6 +18,7 @@ use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState, WebhookAuth};
 use crate::privacy::{Pseudonyms, pseudonym};
 use crate::store::Store;
+use crate::telemetry::{self, Placement};
 
 /// A gateway bound to its port, ready to run.
 pub struct Application {
@@ -27,6 +28,8 @@ pub struct Application {
     gateway: Arc<Gateway>,
     reload: tokio::task::JoinHandle<()>,
     outbound: Option<crate::outbound::OutboundHandle>,
+    /// The listener serving only `/metrics`, when `metrics_bind` is set.
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -101,6 +104,12 @@ impl Application {
                  set help_contact_by_language.es (CIVICTEXT_HELP_CONTACT_ES)"
             );
         }
+        // Installed before anything is counted, so the first texts are in the figures.
+        telemetry::handle();
+        telemetry::record_flows(
+            flows.catalog().flows().len(),
+            reload::broken_files(&loaded.errors),
+        );
         let pseudonyms = pseudonyms(settings, &store).await?;
         let outbound = crate::outbound::start(settings, &store, time_zone.clone())?;
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
@@ -126,7 +135,25 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
-        let router = http::router(state).layer(TimeoutLayer::with_status_code(
+        let metrics_store = gateway.store.clone();
+        let mut router = http::router(state);
+        let mut metrics = None;
+        match telemetry::placement(settings.bind, settings.metrics_bind) {
+            Placement::MainListener => router = router.merge(telemetry::router(metrics_store)),
+            Placement::OwnListener(addr) => {
+                metrics = Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {addr} (metrics_bind)"))?,
+                );
+            }
+            Placement::Off => tracing::warn!(
+                bind = %settings.bind,
+                "metrics are not served: the gateway listens beyond loopback; set metrics_bind \
+                 (CIVICTEXT_METRICS_BIND), e.g. 127.0.0.1:9464, to serve GET /metrics there"
+            ),
+        }
+        let router = router.layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(settings.request_timeout),
         ));
@@ -153,7 +180,13 @@ impl Application {
             gateway,
             reload,
             outbound,
+            metrics,
         })
+    }
+
+    /// The address `GET /metrics` has a listener of its own on, if it has one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address actually bound (useful with port 0).
@@ -174,7 +207,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let metrics = self.metrics.map(|listener| {
+            let router = telemetry::router(self.gateway.store.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         http::server::serve(self.listener, self.router, self.limits, shutdown).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         self.reload.abort();
         if let Some(outbound) = self.outbound {
             outbound.stop().await;

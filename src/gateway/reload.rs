@@ -181,16 +181,35 @@ pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
                     Ok(()) => loader.mark_recorded(&loaded.unrecorded),
                     Err(e) => tracing::error!(error = %e, "could not record flow versions"),
                 }
+                crate::telemetry::record_flows(
+                    loaded.catalog.flows().len(),
+                    broken_files(&loaded.errors),
+                );
+                if !loaded.errors.is_empty() {
+                    crate::telemetry::record_reload_error();
+                }
                 gateway.set_flows(current.replace(loaded.catalog));
                 gateway.set_flow_errors(loaded.errors);
                 tracing::info!(flows = ?versions, "flows reloaded");
             }
-            Err(e) => tracing::error!(
-                error = format!("{e:#}"),
-                "could not read the flows directory; keeping the flows being served"
-            ),
+            Err(e) => {
+                crate::telemetry::record_reload_error();
+                tracing::error!(
+                    error = format!("{e:#}"),
+                    "could not read the flows directory; keeping the flows being served"
+                );
+            }
         }
     }
+}
+
+/// How many files the diagnostics of a load name.
+pub fn broken_files(errors: &[Diagnostic]) -> usize {
+    errors
+        .iter()
+        .map(|d| d.file.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 /// Builds the flow set served at start-up: the directory's flows, plus every version recorded

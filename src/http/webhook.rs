@@ -12,6 +12,7 @@ use crate::flow::engine::Media;
 use crate::gateway::Gateway;
 use crate::sms::vocabulary::Command;
 use crate::store::InboundText;
+use crate::telemetry;
 
 /// The path Twilio posts to, below the public URL.
 pub const SMS_PATH: &str = "/webhooks/twilio/sms";
@@ -82,20 +83,45 @@ pub fn check_signature(
     Ok(())
 }
 
-/// Verifies, parses, handles and answers one inbound text.
+/// Verifies, parses, handles and answers one inbound text, and counts it.
 pub async fn sms(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
+    let result = handle_sms(&state, &headers, &uri, &body).await;
+    let (route, outcome) = match &result {
+        Ok((_, handled)) if handled.duplicate => (handled.route, "duplicate"),
+        Ok((_, handled)) => {
+            match handled.route {
+                "opt_out" => telemetry::record_opt_out("resident"),
+                "provider_opt_out" => telemetry::record_opt_out("provider"),
+                _ => {}
+            }
+            (handled.route, "answered")
+        }
+        Err(ApiError::Unavailable(_) | ApiError::Internal(_)) => ("none", "unavailable"),
+        Err(_) => ("none", "rejected"),
+    };
+    telemetry::record_inbound(route, outcome, started.elapsed());
+    result.map(|(response, _)| response)
+}
+
+async fn handle_sms(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    body: &Bytes,
+) -> Result<(Response, crate::store::Handled), ApiError> {
     if !is_form(headers.get(header::CONTENT_TYPE)) {
         return Err(ApiError::UnsupportedMediaType(
             "expected an application/x-www-form-urlencoded body",
         ));
     }
-    let params = inbound::parse_form(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    check_signature(&state, &headers, &uri, SMS_PATH, &params)?;
+    let params = inbound::parse_form(body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    check_signature(state, headers, uri, SMS_PATH, &params)?;
     let msg = inbound::InboundMessage::from_params(params)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // With an account configured, a webhook that does not name it (missing AccountSid
@@ -151,11 +177,12 @@ pub async fn sms(
         duplicate = handled.duplicate,
         "inbound text handled"
     );
-    Ok((
+    let response = (
         [(header::CONTENT_TYPE, twiml::CONTENT_TYPE)],
         twiml::reply(&handled.replies),
     )
-        .into_response())
+        .into_response();
+    Ok((response, handled))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::store::{
     Candidate, ClaimPolicy, ClaimSpec, ClaimedText, InDoubtText, RecipientFact, SendOutcome, Store,
     Verdict,
 };
+use crate::telemetry;
 
 /// Where the worker reads the time: the system clock, or a test's.
 pub trait Clock: Send + Sync {
@@ -273,6 +274,16 @@ impl Worker {
         let now = self.clock.now();
         let recorded = match outcome(result, text.attempt, now) {
             Some(outcome) => {
+                match &outcome {
+                    SendOutcome::Sent { .. } => telemetry::record_send(Ok(())),
+                    SendOutcome::Retry { code, .. } => telemetry::record_send(Err(*code)),
+                    SendOutcome::Failed { code, .. } => {
+                        telemetry::record_send(Err(*code));
+                        if *code == Some(crate::channel::twilio::sender::ERROR_OPTED_OUT) {
+                            telemetry::record_opt_out("send_refused");
+                        }
+                    }
+                }
                 if let SendOutcome::Failed { code, error, .. } = &outcome {
                     tracing::warn!(outbox = text.id, ?code, %error, "text not sent");
                 }
@@ -281,6 +292,7 @@ impl Worker {
                     .await
             }
             None => {
+                telemetry::record_send(Err(None));
                 tracing::warn!(
                     outbox = text.id,
                     "no answer from Twilio: the text is in doubt and will be reconciled"

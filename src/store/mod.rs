@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backup;
+mod gauges;
 pub mod model;
 pub mod outbox;
 mod pg_batch;
@@ -24,6 +25,7 @@ mod sqlite_writer;
 use std::collections::BTreeMap;
 
 pub use auth::{AuditEntry, NewAuditEntry, TokenRecord};
+pub use gauges::OperationalGauges;
 pub use model::*;
 pub use outbox::{
     Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,

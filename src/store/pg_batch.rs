@@ -137,6 +137,9 @@ async fn run_one(store: &PgStore, mut job: Job) {
         }
     };
     if let Some(outcome) = outcome {
+        if outcome.as_ref().is_ok_and(|h| !h.duplicate) {
+            crate::telemetry::record_group_commit(1);
+        }
         let _ = job.done.send(outcome);
     }
 }
@@ -156,6 +159,7 @@ async fn run_batch(store: &PgStore, mut batch: Vec<Job>) {
     }
     match write_batch(store.pool(), &batch).await {
         Ok(outcomes) => {
+            crate::telemetry::record_group_commit(batch.len());
             store
                 .batched
                 .fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);

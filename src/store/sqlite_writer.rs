@@ -263,8 +263,11 @@ fn run(conn: Connection, path: PathBuf, mut queue: mpsc::Receiver<Work>, batched
         let writer = conn.as_mut().expect("opened above");
         let texts = batch.len();
         match commit_batch(writer, &mut batch, &mut probes) {
-            Ok(()) if texts > 1 => {
-                batched.fetch_add(texts as u64, Ordering::Relaxed);
+            Ok(()) if texts > 0 => {
+                crate::telemetry::record_group_commit(texts);
+                if texts > 1 {
+                    batched.fetch_add(texts as u64, Ordering::Relaxed);
+                }
             }
             Ok(()) => {}
             Err(e) => {
