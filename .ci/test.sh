@@ -45,7 +45,7 @@ cargo test --locked --no-fail-fast --lib --bins --tests
 CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test api_results --test api_tokens \
   --test compliance --test conversations --test export --test hostile_input \
-  --test idempotency --test restart_and_reload --test webhook_security --test database_faults
+  --test idempotency --test restart_and_reload --test webhook_security --test database_faults --test metrics
 cargo test --locked --doc
 
 echo "== shipped flows"

@@ -299,6 +299,7 @@ fn contact() -> Contact {
         unmatched_since: None,
         last_default_reply_at: None,
         muted_until: None,
+        opt_out_hint_at: None,
     }
 }
 

@@ -253,3 +253,64 @@ async fn a_retried_delivery_after_the_resident_opted_out_gets_no_reply_but_stop_
         .await;
     assert_eq!(again, confirmation);
 }
+
+#[tokio::test]
+async fn an_answer_that_might_mean_stop_is_kept_and_the_resident_is_told_once_a_day_how_to_stop() {
+    let app = spawn_app().await;
+    let me = phone(41);
+    app.say(&me, "PARKS").await;
+    app.say(&me, "monthly").await;
+    app.say(&me, "3").await;
+    app.say(&me, "no").await;
+    let reply = app
+        .say(&me, "tell the drivers to stop speeding on Elm")
+        .await;
+    assert_eq!(
+        reply,
+        [
+            "Thanks! Your answers were recorded.",
+            "Reply STOP to stop all texts from City of Testville."
+        ],
+        "the answer is taken, then the one clarifying text"
+    );
+    assert!(!opted_out(&app, &me).await);
+    let raw: String = app
+        .db()
+        .scalar("SELECT raw FROM answers WHERE question = 'comments'", &[])
+        .await;
+    assert_eq!(raw, "tell the drivers to stop speeding on Elm");
+
+    // The same day, another such answer is just an answer.
+    app.say(&me, "PARKS").await;
+    app.say(&me, "weekly").await;
+    app.say(&me, "4").await;
+    app.say(&me, "no").await;
+    let reply = app.say(&me, "I want to cancel the noise permits").await;
+    assert_eq!(reply, ["Thanks! Your answers were recorded."]);
+
+    // Another resident is told too, in Spanish for a Spanish word.
+    let other = phone(42);
+    app.say(&other, "PARQUES").await;
+    app.say(&other, "cada mes").await;
+    app.say(&other, "3").await;
+    app.say(&other, "no").await;
+    let reply = app.say(&other, "hay que parar esto").await;
+    assert_eq!(
+        reply.last().map(String::as_str),
+        Some("Responda STOP para dejar de recibir todos los mensajes de City of Testville."),
+        "{reply:?}"
+    );
+    assert!(!opted_out(&app, &other).await);
+}
+
+#[tokio::test]
+async fn a_plain_use_of_stop_gets_no_clarifying_text() {
+    let app = spawn_app().await;
+    let me = phone(43);
+    app.say(&me, "PARKS").await;
+    app.say(&me, "monthly").await;
+    app.say(&me, "3").await;
+    app.say(&me, "no").await;
+    let reply = app.say(&me, "the bus stop is broken").await;
+    assert_eq!(reply, ["Thanks! Your answers were recorded."]);
+}

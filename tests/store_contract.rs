@@ -713,6 +713,7 @@ async fn throttle_fields_round_trip(b: Backend) {
         unmatched_since: Some(at("2026-03-01T11:59:58.250001Z")),
         last_default_reply_at: Some(at("2026-03-01T11:59:59.999999Z")),
         muted_until: Some(at("2026-03-01T13:00:00.000001Z")),
+        opt_out_hint_at: Some(at("2026-03-01T10:00:00.5Z")),
     };
     handle(
         &b,
@@ -728,6 +729,7 @@ async fn throttle_fields_round_trip(b: Backend) {
     assert_eq!(c.unmatched_count, throttle.unmatched_count);
     assert_eq!(c.unmatched_since, throttle.unmatched_since);
     assert_eq!(c.last_default_reply_at, throttle.last_default_reply_at);
+    assert_eq!(c.opt_out_hint_at, throttle.opt_out_hint_at);
     assert_eq!(c.muted_until, throttle.muted_until);
     // A decision without throttle bookkeeping keeps what is stored (the peek above was one).
     let c = next_snapshot(&b, phone, "SM-3", t0).await.contact.unwrap();
@@ -743,6 +745,7 @@ async fn throttle_fields_round_trip(b: Backend) {
                 unmatched_since: None,
                 last_default_reply_at: None,
                 muted_until: None,
+                opt_out_hint_at: None,
             }),
             ..Decision::default()
         },
@@ -922,6 +925,7 @@ async fn timestamps_round_trip_to_the_microsecond(b: Backend) {
                 unmatched_since: Some(fine),
                 last_default_reply_at: Some(at("1999-12-31T23:59:59.999999Z")),
                 muted_until: Some(at("2100-01-01T00:00:00.000001Z")),
+                opt_out_hint_at: None,
             }),
             ..Decision::default()
         },

@@ -130,6 +130,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         unmatched_since: None,
         last_default_reply_at: None,
         muted_until: None,
+        opt_out_hint_at: None,
     };
     for e in &first.effects {
         if let Effect::SetContact { field, value } = e {
@@ -207,6 +208,7 @@ fn apply(contact: &mut Contact, session: &mut Option<ActiveSession>, d: Decision
         contact.unmatched_since = t.unmatched_since;
         contact.last_default_reply_at = t.last_default_reply_at;
         contact.muted_until = t.muted_until;
+        contact.opt_out_hint_at = t.opt_out_hint_at;
     }
     if d.end_session.is_some() {
         *session = None;

@@ -156,6 +156,7 @@ mod tests {
                 unmatched_since: None,
                 last_default_reply_at: None,
                 muted_until: None,
+                opt_out_hint_at: None,
             }),
             session: None,
         }

@@ -6,9 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 use super::consent;
 use super::flows::FlowSet;
 use super::replies::Replies;
+use super::replies::Reply;
 use crate::flow::engine::{self, Context, Effect, Inbound, Media, Outcome, Status};
 use crate::flow::precedence::{self, During};
-use crate::sms::vocabulary::Command;
+use crate::sms::vocabulary::{self, Command, Reading};
 use crate::store::{Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
 
 /// The route of a text whose flow the engine stopped (a loop, too many texts): see
@@ -61,7 +62,6 @@ pub fn decide(
 ) -> Decision {
     let contact = snapshot.contact.as_ref();
     let opted_out = contact.is_some_and(|c| c.opted_out);
-    let contact_lang = contact.and_then(|c| c.language.as_deref());
 
     if let Some(d) = consent::command(replies, snapshot, input.text, input.provider_command) {
         return d;
@@ -72,6 +72,21 @@ pub fn decide(
             ..Decision::default()
         };
     }
+    let d = conversation(flows, replies, rules, snapshot, input);
+    with_opt_out_hint(d, replies, contact, input.text, input.now)
+}
+
+/// What a text that is not a compliance command does: answers the waiting question, starts a
+/// flow, or gets the default reply.
+fn conversation(
+    flows: &FlowSet,
+    replies: &Replies,
+    rules: &ThrottleRules,
+    snapshot: &Snapshot,
+    input: &Input,
+) -> Decision {
+    let contact = snapshot.contact.as_ref();
+    let contact_lang = contact.and_then(|c| c.language.as_deref());
 
     let ctx_contact = contact.map(|c| {
         let mut fields = c.fields.clone();
@@ -145,7 +160,70 @@ fn contact_reset(contact: Option<&crate::store::Contact>) -> Option<Throttle> {
             unmatched_since: None,
             last_default_reply_at: c.last_default_reply_at,
             muted_until: None,
+            opt_out_hint_at: c.opt_out_hint_at,
         })
+}
+
+/// The throttle fields as the contact has them (or a new contact's).
+fn throttle_of(contact: Option<&crate::store::Contact>) -> Throttle {
+    contact.map_or(
+        Throttle {
+            unmatched_count: 0,
+            unmatched_since: None,
+            last_default_reply_at: None,
+            muted_until: None,
+            opt_out_hint_at: None,
+        },
+        |c| Throttle {
+            unmatched_count: c.unmatched_count,
+            unmatched_since: c.unmatched_since,
+            last_default_reply_at: c.last_default_reply_at,
+            muted_until: c.muted_until,
+            opt_out_hint_at: c.opt_out_hint_at,
+        },
+    )
+}
+
+/// The FCC's rule lets a sender answer an unclear revocation with one clarifying text; this
+/// is how often a resident may get it.
+pub const OPT_OUT_HINT_EVERY: SignedDuration = SignedDuration::from_hours(24);
+
+/// Adds the "Reply STOP to stop all texts" line to `d` when `text` might have meant stop (a
+/// STOP-family word inside an answer or a keyword) and the resident has not been told in the
+/// last day. A muted number (robot protection) is told nothing; a default reply already says
+/// how to opt out.
+fn with_opt_out_hint(
+    mut d: Decision,
+    replies: &Replies,
+    contact: Option<&crate::store::Contact>,
+    text: &str,
+    now: Timestamp,
+) -> Decision {
+    let Reading::MaybeOptOut { language } = vocabulary::read(text) else {
+        return d;
+    };
+    if matches!(d.route, "muted" | "default_reply") {
+        return d;
+    }
+    let mut throttle = d.throttle.unwrap_or_else(|| throttle_of(contact));
+    if throttle
+        .opt_out_hint_at
+        .is_some_and(|last| now.duration_since(last) < OPT_OUT_HINT_EVERY)
+    {
+        return d;
+    }
+    let contact_lang = d
+        .language
+        .as_deref()
+        .or(contact.and_then(|c| c.language.as_deref()));
+    let lang = match language {
+        "en" => contact_lang.or(Some("en")),
+        other => Some(other),
+    };
+    d.replies.push(replies.render(Reply::OptOutHint, lang));
+    throttle.opt_out_hint_at = Some(now);
+    d.throttle = Some(throttle);
+    d
 }
 
 fn from_outcome(
@@ -218,6 +296,7 @@ fn unmatched(
         unmatched_since: since,
         last_default_reply_at: last,
         muted_until: muted.filter(|m| *m > now),
+        opt_out_hint_at: contact.and_then(|c| c.opt_out_hint_at),
     };
     if throttle.muted_until.is_some() {
         return Decision {
@@ -295,6 +374,7 @@ mod tests {
             unmatched_since: None,
             last_default_reply_at: None,
             muted_until: None,
+            opt_out_hint_at: None,
         }
     }
 
@@ -432,5 +512,74 @@ mod tests {
         let d = run(&s, "yes", at(11));
         assert_eq!(d.end_session, Some(SessionEnd::Expired));
         assert!(d.answers.is_empty());
+    }
+
+    const HINT: &str = "Reply STOP to stop all texts from civictext.";
+
+    /// A resident half-way through the poll, last told how to stop at `hinted` (if ever).
+    fn mid_poll(hinted: Option<Timestamp>) -> Snapshot {
+        let started = run(&fresh(), "VOTE", at(0));
+        let mut contact = contact(false);
+        contact.opt_out_hint_at = hinted;
+        Snapshot {
+            contact: Some(contact),
+            session: Some(ActiveSession {
+                id: 1,
+                state: started.session.unwrap().state,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_clarifying_text_goes_at_most_once_a_day_and_records_when() {
+        let day = 24 * 3600;
+        let text = "I want to cancel";
+        let never = run(&mid_poll(None), text, at(10));
+        assert_eq!(never.replies.last().map(String::as_str), Some(HINT));
+        assert_eq!(never.throttle.unwrap().opt_out_hint_at, Some(at(10)));
+        assert_eq!(never.consent, None, "not an opt-out");
+
+        let within = run(&mid_poll(Some(at(10))), text, at(10 + day - 1));
+        assert!(!within.replies.iter().any(|r| r == HINT), "{within:?}");
+        assert!(
+            within
+                .throttle
+                .is_none_or(|t| t.opt_out_hint_at == Some(at(10))),
+            "the day is counted from the last one sent"
+        );
+
+        let next_day = run(&mid_poll(Some(at(10))), text, at(10 + day));
+        assert_eq!(next_day.replies.last().map(String::as_str), Some(HINT));
+        assert_eq!(
+            next_day.throttle.unwrap().opt_out_hint_at,
+            Some(at(10 + day))
+        );
+    }
+
+    #[test]
+    fn a_muted_number_or_a_default_reply_gets_no_clarifying_text() {
+        let mut muted = contact(false);
+        muted.muted_until = Some(at(1000));
+        let snapshot = Snapshot {
+            contact: Some(muted),
+            session: None,
+        };
+        let d = run(&snapshot, "tell the drivers to stop speeding", at(10));
+        assert_eq!(d.route, "muted");
+        assert!(d.replies.is_empty());
+
+        // The default reply already ends "STOP to opt out".
+        let d = run(&fresh(), "tell the drivers to stop speeding", at(10));
+        assert_eq!(d.route, "default_reply");
+        assert_eq!(d.replies.len(), 1, "{d:?}");
+    }
+
+    #[test]
+    fn an_opt_out_or_a_plain_stop_noun_gets_no_clarifying_text() {
+        let d = run(&mid_poll(None), "stop", at(10));
+        assert_eq!(d.consent, Some(ConsentChange::OptOut));
+        assert!(!d.replies.iter().any(|r| r == HINT));
+        let d = run(&mid_poll(None), "the bus stop is broken", at(10));
+        assert!(!d.replies.iter().any(|r| r == HINT), "{d:?}");
     }
 }

@@ -10,6 +10,8 @@ pub enum Reply {
     OptedOut,
     OptedIn,
     Help,
+    /// After a text that might have meant "stop" but was taken as what it said: how to stop.
+    OptOutHint,
 }
 
 /// What [`Replies::help_contact`] says when the deployment has not set its own: the same
@@ -75,6 +77,12 @@ impl Replies {
             (Reply::Help, false) => format!(
                 "{org}: surveys and service requests by text. For help, {help}. Msg & data rates may apply. Reply STOP to opt out."
             ),
+            (Reply::OptOutHint, false) => {
+                format!("Reply STOP to stop all texts from {org}.")
+            }
+            (Reply::OptOutHint, true) => {
+                format!("Responda STOP para dejar de recibir todos los mensajes de {org}.")
+            }
             (Reply::Help, true) => format!(
                 "{org}: encuestas y reportes por texto. Para ayuda: {help}. Pueden aplicar tarifas. Responda STOP para salir."
             ),

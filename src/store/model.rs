@@ -21,6 +21,9 @@ pub struct Contact {
     pub last_default_reply_at: Option<Timestamp>,
     /// No replies at all to this number until then (robot protection).
     pub muted_until: Option<Timestamp>,
+    /// When the resident was last told how to opt out after a text that might have meant
+    /// STOP (sent at most once a day).
+    pub opt_out_hint_at: Option<Timestamp>,
 }
 
 /// The contact's active conversation.
@@ -137,6 +140,7 @@ pub struct Throttle {
     pub unmatched_since: Option<Timestamp>,
     pub last_default_reply_at: Option<Timestamp>,
     pub muted_until: Option<Timestamp>,
+    pub opt_out_hint_at: Option<Timestamp>,
 }
 
 /// A session to store after this text.
@@ -185,12 +189,14 @@ pub fn contact_changes(snapshot: &Snapshot, d: &Decision) -> ContactChanges {
             unmatched_since: c.unmatched_since,
             last_default_reply_at: c.last_default_reply_at,
             muted_until: c.muted_until,
+            opt_out_hint_at: c.opt_out_hint_at,
         },
         None => Throttle {
             unmatched_count: 0,
             unmatched_since: None,
             last_default_reply_at: None,
             muted_until: None,
+            opt_out_hint_at: None,
         },
     });
     let unchanged = d.consent.is_none()
@@ -202,6 +208,7 @@ pub fn contact_changes(snapshot: &Snapshot, d: &Decision) -> ContactChanges {
                 && c.unmatched_since == throttle.unmatched_since
                 && c.last_default_reply_at == throttle.last_default_reply_at
                 && c.muted_until == throttle.muted_until
+                && c.opt_out_hint_at == throttle.opt_out_hint_at
         });
     ContactChanges {
         unchanged,

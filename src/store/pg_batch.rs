@@ -313,6 +313,7 @@ async fn write_contacts(
         c.last_reply
             .push(changes.throttle.last_default_reply_at.map(ts));
         c.muted.push(changes.throttle.muted_until.map(ts));
+        c.hint.push(changes.throttle.opt_out_hint_at.map(ts));
         c.now.push(now);
         if let Some(change) = d.consent {
             consent.phone.push(msg.from.as_str());
@@ -332,20 +333,21 @@ async fn write_contacts(
         "WITH contact AS (
             INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
                                   unmatched_since, last_default_reply_at, muted_until,
-                                  created_at, updated_at)
+                                  created_at, updated_at, opt_out_hint_at)
             SELECT t.phone, t.language, t.fields::jsonb, t.opted_out, t.unmatched, t.since,
-                   t.last_reply, t.muted, t.now, t.now
+                   t.last_reply, t.muted, t.now, t.now, t.hint
             FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::int4[],
                         $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
-                        $9::timestamptz[])
+                        $9::timestamptz[], $18::timestamptz[])
                  AS t(phone, language, fields, opted_out, unmatched, since, last_reply, muted,
-                      now)
+                      now, hint)
             ON CONFLICT (phone) DO UPDATE SET
                 language = excluded.language, fields = excluded.fields,
                 opted_out = excluded.opted_out, unmatched_count = excluded.unmatched_count,
                 unmatched_since = excluded.unmatched_since,
                 last_default_reply_at = excluded.last_default_reply_at,
-                muted_until = excluded.muted_until, updated_at = excluded.updated_at
+                muted_until = excluded.muted_until, updated_at = excluded.updated_at,
+                opt_out_hint_at = excluded.opt_out_hint_at
             RETURNING id, phone
          ), consent AS (
             INSERT INTO consent_events (contact_id, kind, text, message_sid, created_at)
@@ -379,6 +381,7 @@ async fn write_contacts(
     .bind(&ended.0)
     .bind(&ended.1)
     .bind(&ended.2)
+    .bind(&c.hint)
     .fetch_all(&mut **tx)
     .await?;
     for r in &rows {
@@ -634,6 +637,7 @@ struct ContactColumns<'a> {
     last_reply: Vec<Option<super::postgres::Ts>>,
     muted: Vec<Option<super::postgres::Ts>>,
     now: Vec<super::postgres::Ts>,
+    hint: Vec<Option<super::postgres::Ts>>,
 }
 
 #[derive(Default)]

@@ -233,6 +233,7 @@ pub(super) fn snapshot_from_row(row: &PgRow) -> Result<Snapshot, StoreError> {
             unmatched_since: opt_ts(row.try_get("unmatched_since")?),
             last_default_reply_at: opt_ts(row.try_get("last_default_reply_at")?),
             muted_until: opt_ts(row.try_get("muted_until")?),
+            opt_out_hint_at: opt_ts(row.try_get("opt_out_hint_at")?),
         }),
     };
     let session = match row.try_get::<Option<i64>, _>("session_id")? {
@@ -253,7 +254,7 @@ pub(super) const SNAPSHOT_COLUMNS: &str = "dup.id AS dup_id,
          WHERE r.reply_to = dup.id) AS dup_replies,
         c.id, c.phone, c.language, c.fields::text AS fields, c.opted_out,
         c.unmatched_count, c.unmatched_since, c.last_default_reply_at,
-        c.muted_until, s.id AS session_id, s.state::text AS state";
+        c.muted_until, c.opt_out_hint_at, s.id AS session_id, s.state::text AS state";
 
 impl PgStore {
     /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date. Replicas
@@ -512,14 +513,15 @@ impl PgStore {
             "WITH contact AS (
                 INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
                                       unmatched_since, last_default_reply_at, muted_until,
-                                      created_at, updated_at)
-                VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $9)
+                                      created_at, updated_at, opt_out_hint_at)
+                VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $9, $13)
                 ON CONFLICT (phone) DO UPDATE SET
                     language = excluded.language, fields = excluded.fields,
                     opted_out = excluded.opted_out, unmatched_count = excluded.unmatched_count,
                     unmatched_since = excluded.unmatched_since,
                     last_default_reply_at = excluded.last_default_reply_at,
-                    muted_until = excluded.muted_until, updated_at = excluded.updated_at
+                    muted_until = excluded.muted_until, updated_at = excluded.updated_at,
+                    opt_out_hint_at = excluded.opt_out_hint_at
                 RETURNING id
              ), consent AS (
                 INSERT INTO consent_events (contact_id, kind, text, message_sid, created_at)
@@ -539,6 +541,7 @@ impl PgStore {
         .bind(consent_kind)
         .bind(&*body)
         .bind(&msg.sid)
+        .bind(throttle.opt_out_hint_at.map(ts))
         .fetch_one(&mut *tx)
         .await?;
 

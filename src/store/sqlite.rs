@@ -260,6 +260,7 @@ async fn apply(
                 unmatched_since: parse_ts(r.get("unmatched_since"))?,
                 last_default_reply_at: parse_ts(r.get("last_default_reply_at"))?,
                 muted_until: parse_ts(r.get("muted_until"))?,
+                opt_out_hint_at: parse_ts(r.get("opt_out_hint_at"))?,
             }),
         };
         let session = match &contact {
@@ -301,6 +302,7 @@ async fn apply(
             .bind(throttle.muted_until.map(ts))
             .bind(&now)
             .bind(&now)
+            .bind(throttle.opt_out_hint_at.map(ts))
             .fetch_one(&mut *tx)
             .await?;
 

@@ -32,7 +32,7 @@ pub const SQL_FIND_INBOUND: &str = "SELECT id FROM messages WHERE sid = ? AND di
 pub const SQL_REPLIES_OF: &str = "SELECT body FROM messages WHERE reply_to = ? ORDER BY id";
 pub const SQL_CONTACT: &str =
     "SELECT id, phone, language, fields, opted_out, unmatched_count, unmatched_since,
-            last_default_reply_at, muted_until
+            last_default_reply_at, muted_until, opt_out_hint_at
      FROM contacts WHERE phone = ?";
 pub const SQL_ACTIVE_SESSION: &str =
     "SELECT id, state FROM sessions WHERE contact_id = ? AND status = 'active'";
@@ -40,21 +40,23 @@ pub const SQL_ACTIVE_SESSION: &str =
 /// most one row, as sid, phone and active session are unique.
 const SQL_SNAPSHOT: &str = "SELECT (SELECT id FROM messages WHERE sid = ?1 AND direction = 'in'),
             c.id, c.phone, c.language, c.fields, c.opted_out, c.unmatched_count,
-            c.unmatched_since, c.last_default_reply_at, c.muted_until, s.id, s.state
+            c.unmatched_since, c.last_default_reply_at, c.muted_until, s.id, s.state,
+            c.opt_out_hint_at
      FROM (SELECT 1) AS one
      LEFT JOIN contacts c ON c.phone = ?2
      LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'";
 pub const SQL_UPSERT_CONTACT: &str =
     "INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
                            unmatched_since, last_default_reply_at, muted_until,
-                           created_at, updated_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                           created_at, updated_at, opt_out_hint_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (phone) DO UPDATE SET
         language = excluded.language, fields = excluded.fields,
         opted_out = excluded.opted_out, unmatched_count = excluded.unmatched_count,
         unmatched_since = excluded.unmatched_since,
         last_default_reply_at = excluded.last_default_reply_at,
-        muted_until = excluded.muted_until, updated_at = excluded.updated_at
+        muted_until = excluded.muted_until, updated_at = excluded.updated_at,
+        opt_out_hint_at = excluded.opt_out_hint_at
      RETURNING id";
 pub const SQL_CONSENT: &str =
     "INSERT INTO consent_events (contact_id, kind, text, message_sid, created_at)
@@ -374,6 +376,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
         Option<String>,
         Option<i64>,
         Option<String>,
+        Option<String>,
     );
     let row: SnapshotRow =
         conn.prepare_cached(SQL_SNAPSHOT)?
@@ -391,10 +394,24 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
                     r.get(9)?,
                     r.get(10)?,
                     r.get(11)?,
+                    r.get(12)?,
                 ))
             })?;
-    let (dup, id, phone, language, fields, opted_out, unmatched, since, last, muted, sid, state) =
-        row;
+    let (
+        dup,
+        id,
+        phone,
+        language,
+        fields,
+        opted_out,
+        unmatched,
+        since,
+        last,
+        muted,
+        sid,
+        state,
+        hint,
+    ) = row;
     if let Some(id) = dup {
         let replies = conn
             .prepare_cached(SQL_REPLIES_OF)?
@@ -419,6 +436,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
             unmatched_since: parse_ts(since)?,
             last_default_reply_at: parse_ts(last)?,
             muted_until: parse_ts(muted)?,
+            opt_out_hint_at: parse_ts(hint)?,
         }),
     };
     let session = match (sid, state) {
@@ -449,6 +467,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
                 c.throttle.muted_until.map(ts),
                 now,
                 now,
+                c.throttle.opt_out_hint_at.map(ts),
             ],
             |r| r.get(0),
         )?,
