@@ -1197,9 +1197,12 @@ impl Compiler {
         for (at, template) in std::mem::take(&mut self.templates) {
             for v in template.vars() {
                 let problem = match v {
-                    Var::Answer(id) if !questions.contains_key(id) => Some((
+                    Var::Answer(id) | Var::AnswerValue(id) if !questions.contains_key(id) => Some((
                         format!("`{v}` names no question in this flow"),
                         match closest(id, qids.iter()) {
+                            Some(c) if matches!(v, Var::AnswerValue(_)) => {
+                                format!("did you mean `{{{{{c}.value}}}}`?")
+                            }
                             Some(c) => format!("did you mean `{{{{{c}}}}}`?"),
                             None => "use the name after `ask:` of an earlier question, `{{contact.<field>}}` or `{{tracking_code}}`".into(),
                         },
@@ -1530,5 +1533,39 @@ mod tests {
         for _ in 0..20 {
             assert_eq!(hints(), first);
         }
+    }
+
+    #[test]
+    fn a_service_named_by_a_choice_value_lists_every_choice_as_a_service() {
+        let shipped = include_str!("../../conversation-flows/service-request.yaml");
+        let flow = compile("service-request.yaml", shipped)
+            .flow
+            .expect("the shipped flow compiles");
+        let codes: Vec<(String, Option<String>)> = flow.services();
+        assert_eq!(
+            codes.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+            [
+                "pothole",
+                "streetlight",
+                "graffiti",
+                "missed-trash",
+                "other"
+            ]
+        );
+        assert_eq!(codes[0].1.as_deref(), Some("Pothole"));
+
+        let literal = "flow: t\nkeywords: [T]\nsteps:\n  - file_request:\n      service: bench\n  - end: ok\n";
+        let flow = compile("t.yaml", literal).flow.expect("compiles");
+        assert_eq!(flow.services(), [("bench".to_string(), None)]);
+    }
+
+    #[test]
+    fn a_value_placeholder_naming_no_question_is_an_error_with_a_value_hint() {
+        let src = "flow: t\nkeywords: [T]\nsteps:\n  - ask: issue\n    text: What?\n    choices: { a: A, b: B }\n  - file_request:\n      service: \"{{isue.value}}\"\n  - end: ok\n";
+        let report = format!("{:?}", compile("t.yaml", src).report);
+        assert!(
+            report.contains("did you mean `{{issue.value}}`?"),
+            "{report}"
+        );
     }
 }

@@ -275,6 +275,14 @@ impl Run<'_, '_> {
                 .get(f)
                 .or_else(|| self.ctx.contact.get(f))
                 .cloned(),
+            Var::AnswerValue(id) => {
+                let given = self.session.answers.get(id)?;
+                Some(if given.category == "skipped" {
+                    String::new()
+                } else {
+                    given.value.clone()
+                })
+            }
             Var::Answer(id) => {
                 let given = self.session.answers.get(id)?;
                 if given.category == "skipped" {

@@ -60,6 +60,41 @@ impl Flow {
             })
     }
 
+    /// Every service code this flow's `file_request` steps can file, in file order, each
+    /// with its label in the default language when it has one: a literal `service:`, or each
+    /// key of the choice question a `service: "{{issue.value}}"` names.
+    pub fn services(&self) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = Vec::new();
+        let lang = self.default_language();
+        for step in &self.steps {
+            let StepKind::FileRequest(spec) = &step.kind else {
+                continue;
+            };
+            let found: Vec<(String, Option<String>)> = match spec.service.only_var() {
+                Some(super::template::Var::AnswerValue(id)) => match self.question(id) {
+                    Some(Question {
+                        kind: AnswerKind::Choice(c),
+                        ..
+                    }) => c
+                        .keys
+                        .iter()
+                        .zip(&c.labels)
+                        .map(|(k, l)| (k.clone(), Some(l.get(lang).render(|_| None))))
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                Some(_) => Vec::new(),
+                None => vec![(spec.service.source().trim().to_string(), None)],
+            };
+            for (code, label) in found {
+                if !code.is_empty() && !out.iter().any(|(c, _)| *c == code) {
+                    out.push((code, label));
+                }
+            }
+        }
+        out
+    }
+
     /// Every question, in file order.
     pub fn questions(&self) -> impl Iterator<Item = &Question> {
         self.steps.iter().filter_map(|s| match &s.kind {

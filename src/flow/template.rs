@@ -5,8 +5,12 @@ use std::fmt;
 /// What a placeholder refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Var {
-    /// `{{visits}}`: the answer to the question with that id.
+    /// `{{visits}}`: the answer to the question with that id, as the resident reads it (a
+    /// choice's label in their language).
     Answer(String),
+    /// `{{visits.value}}`: the answer as stored — a choice's key (`weekly`), a number, a
+    /// date — whatever the resident's language, e.g. for a service code.
+    AnswerValue(String),
     /// `{{contact.zip}}`: a field of the resident's profile.
     Contact(String),
     /// `{{tracking_code}}`: the code of the service request this conversation filed.
@@ -17,6 +21,7 @@ impl fmt::Display for Var {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Var::Answer(id) => write!(f, "{{{{{id}}}}}"),
+            Var::AnswerValue(id) => write!(f, "{{{{{id}.value}}}}"),
             Var::Contact(field) => write!(f, "{{{{contact.{field}}}}}"),
             Var::TrackingCode => f.write_str("{{tracking_code}}"),
         }
@@ -45,7 +50,7 @@ pub struct TemplateError {
 
 impl Template {
     /// Parses `text`. `{{` opens a placeholder and `}}` closes it; names are letters, digits,
-    /// `_` and `-`, optionally prefixed by `contact.`.
+    /// `_` and `-`, optionally prefixed by `contact.` or followed by `.value`.
     pub fn parse(text: &str) -> Result<Template, TemplateError> {
         let mut parts = Vec::new();
         let mut rest = text;
@@ -89,6 +94,18 @@ impl Template {
     pub fn literal(text: impl Into<String>) -> Template {
         Template {
             parts: vec![Part::Lit(text.into())],
+        }
+    }
+
+    /// The one placeholder the template consists of (blanks around it aside), if it is that.
+    pub fn only_var(&self) -> Option<&Var> {
+        let mut vars = self.parts.iter().filter(|p| match p {
+            Part::Lit(s) => !s.trim().is_empty(),
+            Part::Var(_) => true,
+        });
+        match (vars.next(), vars.next()) {
+            (Some(Part::Var(v)), None) => Some(v),
+            _ => None,
         }
     }
 
@@ -142,6 +159,9 @@ fn parse_var(name: &str) -> Option<Var> {
     if let Some(field) = name.strip_prefix("contact.") {
         return valid_name(field).then(|| Var::Contact(field.to_string()));
     }
+    if let Some(id) = name.strip_suffix(".value") {
+        return valid_name(id).then(|| Var::AnswerValue(id.to_string()));
+    }
     valid_name(name).then(|| Var::Answer(name.to_string()))
 }
 
@@ -174,8 +194,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_placeholder_names_the_stored_answer() {
+        let t = Template::parse("{{issue.value}} / {{issue}}").unwrap();
+        assert_eq!(
+            t.vars().cloned().collect::<Vec<_>>(),
+            [
+                Var::AnswerValue("issue".into()),
+                Var::Answer("issue".into())
+            ]
+        );
+        assert!(Template::parse("{{.value}}").is_err());
+        assert!(Template::parse("{{issue.label}}").is_err());
+    }
+
+    #[test]
     fn source_round_trips_the_written_text() {
-        let text = "Code {{tracking_code}}, zip {{contact.zip}}, {{visits}}";
+        let text = "Code {{tracking_code}}, zip {{contact.zip}}, {{visits}}, {{visits.value}}";
         assert_eq!(Template::parse(text).unwrap().source(), text);
     }
 }
