@@ -12,6 +12,11 @@
 //!   today, 1 to 7 days ahead. "this friday" / "este viernes" is today when today is Friday,
 //!   otherwise the coming one. "last friday" / "el viernes pasado" is 1 to 7 days back.
 //! - "mañana" after "la" is "the morning", not tomorrow ("hoy por la mañana" is today).
+//! - "next week" / "la semana que viene" is seven days from today, "next month" / "el mes
+//!   próximo" the same day next month; "last week" / "la semana pasada" seven days back.
+//!   Counts may be words ("in two weeks", "in twenty-one days", "dentro de veintiún días"),
+//!   and so may days of the month ("May twenty-first", "the fifth of June",
+//!   "primero de mayo").
 //! - An impossible date ("2/30") makes the whole reply not understood.
 
 use std::collections::HashMap;
@@ -21,7 +26,7 @@ use jiff::Span;
 use jiff::civil::{Date, Weekday};
 use regex::Regex;
 
-use crate::flow::answers::number::number_word;
+use crate::flow::answers::number::{join_number_words, number_word};
 use crate::sms::fold::fold;
 
 /// How the question reads all-number dates such as "12/5".
@@ -174,6 +179,66 @@ impl Token<'_> {
     }
 }
 
+/// Ordinal words for days of the month, with the value they stand for.
+const ORDINAL_WORDS: &[(&str, u32)] = &[
+    ("first", 1),
+    ("second", 2),
+    ("third", 3),
+    ("fourth", 4),
+    ("fifth", 5),
+    ("sixth", 6),
+    ("seventh", 7),
+    ("eighth", 8),
+    ("ninth", 9),
+    ("tenth", 10),
+    ("eleventh", 11),
+    ("twelfth", 12),
+    ("thirteenth", 13),
+    ("fourteenth", 14),
+    ("fifteenth", 15),
+    ("sixteenth", 16),
+    ("seventeenth", 17),
+    ("eighteenth", 18),
+    ("nineteenth", 19),
+    ("twentieth", 20),
+    ("thirtieth", 30),
+    ("primero", 1),
+];
+
+/// Ordinal words ("fifth", "twenty-first", "primero") and numbers in words ("veintiuno",
+/// "twenty one") as digits, so "May twenty-first" reads like "May 21st". Only a day beside a
+/// month name, or a count before a unit, is ever read from them.
+static SPELLED_DAY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:(twenty|thirty)[ -]?)?(first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth|primero)\b",
+    )
+    .expect("ordinal pattern compiles")
+});
+
+fn spelled_numbers_as_digits(folded: &str) -> String {
+    let ordinals = SPELLED_DAY.replace_all(folded, |c: &regex::Captures<'_>| {
+        let unit = ORDINAL_WORDS
+            .iter()
+            .find(|(w, _)| *w == &c[2])
+            .map_or(0, |(_, n)| *n);
+        let tens = c.get(1).and_then(|m| number_word(m.as_str())).unwrap_or(0);
+        format!("{}th", tens + unit)
+    });
+    let joined = join_number_words(&ordinals);
+    // Spanish names days with cardinals ("cinco de mayo", "veintiuno de mayo").
+    WORD.replace_all(&joined, |c: &regex::Captures<'_>| {
+        let w = &c[0];
+        match number_word(w) {
+            Some(n) if !matches!(w, "none" | "ninguno" | "ninguna" | "twice") => n.to_string(),
+            _ => w.to_string(),
+        }
+    })
+    .into_owned()
+}
+
+static WORD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\b[a-z]+\b").expect("word pattern compiles"));
+
 fn tokens(folded: &str) -> Vec<Token<'_>> {
     TOKEN
         .find_iter(folded)
@@ -277,10 +342,10 @@ fn relative_date(toks: &[Token<'_>], i: usize, today: Date) -> Result<Option<Dat
     let Token::Word(unit) = toks[i] else {
         return Ok(None);
     };
-    let Some(n) = i.checked_sub(1).and_then(|j| toks[j].count()) else {
-        return Ok(None);
-    };
     let is = |j: Option<usize>, w: &str| j.and_then(|j| toks.get(j)).is_some_and(|t| t.is(w));
+    let Some(n) = i.checked_sub(1).and_then(|j| toks[j].count()) else {
+        return next_or_last(toks, i, today);
+    };
     let ahead = is(i.checked_sub(2), "in")
         || is(i.checked_sub(2), "en")
         || (is(i.checked_sub(2), "de") && is(i.checked_sub(3), "dentro"))
@@ -300,6 +365,39 @@ fn relative_date(toks: &[Token<'_>], i: usize, today: Date) -> Result<Option<Dat
     };
     let span = span.map_err(|_| ())?;
     today.checked_add(span).map(Some).map_err(|_| ())
+}
+
+/// "next week", "last month", "la semana que viene", "el próximo mes", "la semana pasada",
+/// with the unit at `i`: one unit ahead or back.
+fn next_or_last(toks: &[Token<'_>], i: usize, today: Date) -> Result<Option<Date>, ()> {
+    let Token::Word(unit) = toks[i] else {
+        return Ok(None);
+    };
+    let before = |ws: &[&str]| {
+        i.checked_sub(1)
+            .is_some_and(|j| ws.iter().any(|w| toks[j].is(w)))
+    };
+    let after = |k: usize, w: &str| toks.get(i + k).is_some_and(|t| t.is(w));
+    let ahead = before(&["next", "coming", "proxima", "proximo"])
+        || after(1, "proxima")
+        || after(1, "proximo")
+        || after(1, "entrante")
+        || (after(1, "que") && after(2, "viene"));
+    let back = before(&["last", "past", "previous"]) || after(1, "pasada") || after(1, "pasado");
+    let sign = match (ahead, back) {
+        (true, false) => 1,
+        (false, true) => -1,
+        _ => return Ok(None),
+    };
+    let span = match unit {
+        "week" | "semana" => Span::new().try_weeks(sign),
+        "month" | "mes" => Span::new().try_months(sign),
+        _ => return Ok(None),
+    };
+    today
+        .checked_add(span.map_err(|_| ())?)
+        .map(Some)
+        .map_err(|_| ())
 }
 
 /// "today", "tomorrow", "yesterday", "hoy", "mañana", "ayer", "pasado mañana", "anteayer",
@@ -384,7 +482,7 @@ fn which_weekday(toks: &[Token<'_>], i: usize) -> Which {
 /// assert_eq!(parse_date("in 3 days", today, DateOrder::MonthFirst), Some(date(2026, 3, 13)));
 /// ```
 pub fn parse_date(reply: &str, today: Date, order: DateOrder) -> Option<Date> {
-    let folded = fold(reply);
+    let folded = spelled_numbers_as_digits(&fold(reply));
     let toks = tokens(&folded);
     let mut explicit: Vec<Date> = Vec::new();
     let mut weekdays: Vec<(Weekday, Which)> = Vec::new();
@@ -513,6 +611,30 @@ mod tests {
     }
 
     #[test]
+    fn days_of_the_month_may_be_written_in_words() {
+        let cases: &[(&str, Date)] = &[
+            ("May twenty-first", date(2026, 5, 21)),
+            ("may twenty first", date(2026, 5, 21)),
+            ("the fifth of June", date(2026, 6, 5)),
+            ("June thirtieth", date(2026, 6, 30)),
+            ("July thirty first", date(2026, 7, 31)),
+            ("primero de mayo", date(2026, 5, 1)),
+            ("veintiuno de mayo", date(2026, 5, 21)),
+            ("el treinta y uno de julio", date(2026, 7, 31)),
+            ("cinco de mayo", date(2026, 5, 5)),
+        ];
+        for &(reply, want) in cases {
+            assert_eq!(us(reply), Some(want), "{reply:?}");
+        }
+        assert_eq!(us("February thirtieth"), None, "no such day");
+        assert_eq!(
+            us("the first one"),
+            None,
+            "an ordinal without a month names no day"
+        );
+    }
+
+    #[test]
     fn counted_days_and_weeks_move_from_today() {
         let cases: &[(&str, Date)] = &[
             ("in 3 days", date(2026, 3, 13)),
@@ -524,11 +646,34 @@ mod tests {
             ("2 weeks ago", date(2026, 2, 24)),
             ("dentro de un mes", date(2026, 4, 10)),
             ("3 days from now", date(2026, 3, 13)),
+            ("in two weeks", date(2026, 3, 24)),
+            ("in twenty one days", date(2026, 3, 31)),
+            ("in twenty-one days", date(2026, 3, 31)),
+            ("dentro de veintiún días", date(2026, 3, 31)),
+            ("en dos semanas", date(2026, 3, 24)),
+            ("next week", date(2026, 3, 17)),
+            ("Next week!", date(2026, 3, 17)),
+            ("sometime next week", date(2026, 3, 17)),
+            ("the coming week", date(2026, 3, 17)),
+            ("la semana que viene", date(2026, 3, 17)),
+            ("la próxima semana", date(2026, 3, 17)),
+            ("la semana próxima", date(2026, 3, 17)),
+            ("next month", date(2026, 4, 10)),
+            ("el mes que viene", date(2026, 4, 10)),
+            ("el próximo mes", date(2026, 4, 10)),
+            ("last week", date(2026, 3, 3)),
+            ("la semana pasada", date(2026, 3, 3)),
+            ("last month", date(2026, 2, 10)),
+            ("el mes pasado", date(2026, 2, 10)),
         ];
         for &(reply, want) in cases {
             assert_eq!(us(reply), Some(want), "{reply:?}");
         }
         assert_eq!(us("3 days"), None);
+        assert_eq!(us("week"), None);
+        assert_eq!(us("this week"), None, "a whole week is not a day");
+        assert_eq!(us("next week or next month"), None);
+        assert_eq!(us("next week and last week"), None);
     }
 
     #[test]

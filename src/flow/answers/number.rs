@@ -1,7 +1,8 @@
 //! Number and integer answers, and the ranges staff put on them.
 //!
-//! A reply is understood when it holds exactly one number, written in digits or as a word from
-//! zero to twenty in English or Spanish; other words around it are ignored ("about 4",
+//! A reply is understood when it holds exactly one number, written in digits or in words up to
+//! a hundred in English or Spanish ("twenty-one", "treinta y dos", "veintiuno"); other words
+//! around it are ignored ("about 4",
 //! "maybe 3", "3 times", "cuatro veces"). Two different numbers ("3 or 4", "3-4", "3 to 4") are
 //! not guessed between, except "N of M" / "N out of M" / "N de M" / "N sobre M" with N ≤ M,
 //! which answers N ("4 out of 5" → 4). "4/5" is left unanswered: it is as often a date or a
@@ -46,6 +47,14 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("eighteen", 18),
     ("nineteen", 19),
     ("twenty", 20),
+    ("thirty", 30),
+    ("forty", 40),
+    ("fifty", 50),
+    ("sixty", 60),
+    ("seventy", 70),
+    ("eighty", 80),
+    ("ninety", 90),
+    ("hundred", 100),
     ("cero", 0),
     ("ninguno", 0),
     ("ninguna", 0),
@@ -69,7 +78,48 @@ const NUMBER_WORDS: &[(&str, u32)] = &[
     ("dieciocho", 18),
     ("diecinueve", 19),
     ("veinte", 20),
+    ("veintiuno", 21),
+    ("veintiun", 21),
+    ("veintiuna", 21),
+    ("veintidos", 22),
+    ("veintitres", 23),
+    ("veinticuatro", 24),
+    ("veinticinco", 25),
+    ("veintiseis", 26),
+    ("veintisiete", 27),
+    ("veintiocho", 28),
+    ("veintinueve", 29),
+    ("treinta", 30),
+    ("cuarenta", 40),
+    ("cincuenta", 50),
+    ("sesenta", 60),
+    ("setenta", 70),
+    ("ochenta", 80),
+    ("noventa", 90),
+    ("cien", 100),
 ];
+
+/// Tens and units written as two words ("twenty one", "twenty-one", "treinta y uno"), and "a
+/// hundred": read as one number, not two.
+static COMPOUND: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:(twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)[ -]?(one|two|three|four|five|six|seven|eight|nine)|(treinta|cuarenta|cincuenta|sesenta|setenta|ochenta|noventa) y (uno|una|un|dos|tres|cuatro|cinco|seis|siete|ocho|nueve)|(?:a|one) hundred)\b",
+    )
+    .expect("compound number pattern compiles")
+});
+
+/// `folded` with every number written in two or more words ("twenty one", "treinta y dos",
+/// "a hundred") replaced by its digits, so it counts as one number.
+pub(crate) fn join_number_words(folded: &str) -> std::borrow::Cow<'_, str> {
+    COMPOUND.replace_all(folded, |c: &regex::Captures<'_>| {
+        let word = |i: usize| c.get(i).and_then(|m| number_word(m.as_str()));
+        let n = match (word(1).or(word(3)), word(2).or(word(4))) {
+            (Some(tens), Some(units)) => tens + units,
+            _ => 100,
+        };
+        n.to_string()
+    })
+}
 
 /// The value of a folded number word ("four", "cuatro", "dieciseis"), if it is one.
 pub(crate) fn number_word(word: &str) -> Option<u32> {
@@ -205,6 +255,7 @@ fn fold_keeping_sign(reply: &str) -> String {
 /// The one number a reply gives, following the rules in the module documentation.
 fn the_number(reply: &str) -> Option<Decimal> {
     let folded = fold_keeping_sign(reply);
+    let folded = join_number_words(&folded);
     let mut tokens = Vec::new();
     for m in TOKEN.find_iter(&folded) {
         let text = m.as_str();
@@ -425,9 +476,30 @@ mod tests {
             ("twice", 2.0),
             ("four (4)", 4.0),
             ("none", 0.0),
+            ("twenty one", 21.0),
+            ("Twenty-one", 21.0),
+            ("twentyone", 21.0),
+            ("about forty five minutes", 45.0),
+            ("ninety-nine", 99.0),
+            ("thirty", 30.0),
+            ("a hundred", 100.0),
+            ("one hundred", 100.0),
+            ("veintiuno", 21.0),
+            ("veintidós", 22.0),
+            ("treinta y uno", 31.0),
+            ("noventa y nueve", 99.0),
+            ("cien", 100.0),
+            ("twenty one out of a hundred", 21.0),
         ];
         for &(reply, want) in cases {
             assert_eq!(parse_number(reply), Some(want), "{reply:?}");
+        }
+        for two_numbers in [
+            "twenty one or twenty two",
+            "twenty, one",
+            "treinta y uno y dos",
+        ] {
+            assert_eq!(parse_number(two_numbers), None, "{two_numbers:?}");
         }
     }
 
