@@ -139,6 +139,32 @@ async fn twenty_residents_texting_at_once_through_nginx_and_two_replicas_each_co
     }
     check_database(&topology, 1, &ledger).await;
 
+    // Each replica's metrics are there for the operator's Prometheus, on the replica itself;
+    // the proxy facing the internet never serves them.
+    for r in &topology.replicas {
+        let direct = topology
+            .client
+            .get(format!("http://{}/metrics", r.address()))
+            .send()
+            .await
+            .expect("the replica answers");
+        assert_eq!(
+            direct.status(),
+            200,
+            "{} serves /metrics on loopback",
+            r.name
+        );
+        let body = direct.text().await.unwrap();
+        assert!(body.contains("civictext_inbound_texts_total"), "{body}");
+    }
+    let proxied = topology
+        .client
+        .get(format!("http://127.0.0.1:{}/metrics", topology.nginx_port))
+        .send()
+        .await
+        .expect("nginx answers");
+    assert_eq!(proxied.status(), 404, "nginx does not forward /metrics");
+
     let served_by: BTreeSet<String> = topology
         .access_log()
         .iter()
