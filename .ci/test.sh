@@ -45,7 +45,8 @@ cargo test --locked --no-fail-fast --lib --bins --tests
 CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test api_results --test api_tokens \
   --test compliance --test conversations --test export --test hostile_input \
-  --test idempotency --test restart_and_reload --test webhook_security --test database_faults --test metrics
+  --test idempotency --test restart_and_reload --test webhook_security --test database_faults \
+  --test metrics --test outbound_sending --test broadcast_cli
 cargo test --locked --doc
 
 echo "== shipped flows"

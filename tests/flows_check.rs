@@ -988,3 +988,58 @@ fn a_loop_through_a_question_without_when_is_still_allowed_beside_a_guarded_one(
     let compiled = compile(FILE, &source);
     assert_eq!(compiled.report.items, vec![]);
 }
+
+#[test]
+fn a_consent_on_a_choice_the_question_does_not_offer_is_reported_with_the_choices() {
+    assert_only_error(
+        &parks_with(
+            "    next: { never: why-not }\n",
+            "    next: { never: why-not }\n    consent: { topic: park-news, when: daily }\n",
+        ),
+        "parks.yaml:12:40",
+        "question `visits` has no answer `daily` to take as consent",
+        "weekly, monthly, never",
+    );
+}
+
+#[test]
+fn a_consent_on_a_number_question_is_reported() {
+    assert_only_error(
+        &parks_with(
+            "    range: 1..5\n",
+            "    range: 1..5\n    consent: { topic: park-news }\n",
+        ),
+        "parks.yaml:15:14",
+        "question `safety` cannot record a consent",
+        "`type: yesno` or `choices:`",
+    );
+}
+
+#[test]
+fn a_consent_topic_with_capitals_or_spaces_is_reported() {
+    assert_only_error(
+        &parks_with(
+            "    next: { never: why-not }\n",
+            "    next: { never: why-not }\n    consent: { topic: Park News, when: weekly }\n",
+        ),
+        "parks.yaml:12:23",
+        "`Park News` is not a valid consent topic",
+        "lower-case letters",
+    );
+}
+
+#[test]
+fn a_consent_on_a_valid_choice_loads() {
+    let compiled = compile(
+        FILE,
+        &parks_with(
+            "    next: { never: why-not }\n",
+            "    next: { never: why-not }\n    consent: { topic: park-news, when: weekly }\n",
+        ),
+    );
+    assert!(
+        compiled.flow.is_some(),
+        "{}",
+        listing(&compiled.report.items)
+    );
+}

@@ -46,6 +46,7 @@ async fn consenting(store: &Store, phones: &[String]) {
             phone: p.clone(),
             source: "import:fair-signup-sheet".into(),
             given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+            topic: None,
         })
         .collect();
     store
@@ -65,6 +66,8 @@ async fn broadcast(
             texts: vec![("en".into(), text.into())],
             audience_label: format!("{audience:?}"),
             audience,
+            topic: None,
+            invitation: None,
             send_at,
             created_by: "test".into(),
             now: Timestamp::now(),

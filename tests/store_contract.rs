@@ -218,6 +218,7 @@ fn answer(question: &str, raw: &str, value: &str, category: &str) -> AnswerRecor
         raw: raw.into(),
         value: value.into(),
         category: category.into(),
+        consent_topic: None,
     }
 }
 

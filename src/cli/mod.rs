@@ -2,6 +2,7 @@
 
 mod backup;
 mod bench;
+mod broadcast;
 mod flows;
 mod init;
 mod serve;
@@ -59,6 +60,10 @@ pub enum Command {
         #[command(flatten)]
         settings: crate::config::Overrides,
     },
+    /// Text consenting residents first: a broadcast (`--text`) or a survey invitation
+    /// (`--flow`), queued for the running gateway to send; `broadcast status` and
+    /// `broadcast cancel` follow and stop it.
+    Broadcast(Box<broadcast::BroadcastArgs>),
     /// Check, test and inspect conversation flows.
     #[command(subcommand)]
     Flows(FlowsCommand),
@@ -110,7 +115,9 @@ pub enum FlowsCommand {
 
 /// Runs the command line; the exit code says whether it succeeded.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(broadcast::rewrite_language_texts(
+        std::env::args_os().collect(),
+    ));
     let result = match cli.command {
         Command::Serve(flags) => serve::serve(&flags),
         Command::Config(flags) => serve::config(&flags),
@@ -123,6 +130,7 @@ pub fn main() -> ExitCode {
         } => serve::export(&settings, &flow, format, include_phones),
         Command::Tokens(command) => tokens::run(command),
         Command::Backup { file, settings } => backup::run(&settings, &file),
+        Command::Broadcast(args) => broadcast::run(*args),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),
         Command::Flows(FlowsCommand::Test { dir, verbose }) => flows::test(&dir, verbose),
         Command::Simulate(args) => simulate::run(args),

@@ -766,7 +766,7 @@ impl Compiler {
     }
 
     fn only_for_questions(&mut self, r: &RawStep) {
-        let stray: [(&str, Option<Pos>); 12] = [
+        let stray: [(&str, Option<Pos>); 13] = [
             ("type", r.kind.as_ref().map(pos)),
             ("text", r.text.as_ref().map(pos)),
             ("choices", r.choices.as_ref().map(pos)),
@@ -778,6 +778,7 @@ impl Compiler {
             ("attempts", r.attempts.as_ref().map(pos)),
             ("optional", r.optional.as_ref().map(pos)),
             ("save_as", r.save_as.as_ref().map(pos)),
+            ("consent", r.consent.as_ref().map(pos)),
             ("next", r.next.as_ref().map(pos)),
         ];
         for (name, p) in stray {
@@ -867,6 +868,10 @@ impl Compiler {
             _ => Shape::Other,
         };
         self.question_kinds.insert(id.clone(), shape.clone());
+        let consent = match &r.consent {
+            None => None,
+            Some(c) => Some(self.consent(&id, c, &shape)?),
+        };
         let next = match &r.next {
             None => Next::default(),
             Some(n) => self.next(&id, n, &shape, optional)?,
@@ -880,7 +885,48 @@ impl Compiler {
             on_fail,
             optional,
             save_as,
+            consent,
             next,
+        })
+    }
+
+    /// `consent:` on question `id`: a topic name, and an answer the question can give.
+    fn consent(&mut self, id: &str, c: &S<RawConsent>, shape: &Shape) -> Option<Consent> {
+        let topic = &c.value.topic;
+        if !valid_id(&topic.value) {
+            self.report.error(
+                pos(topic),
+                format!("`{}` is not a valid consent topic", topic.value),
+                Some("use lower-case letters, digits, `-` and `_`, e.g. `youth-events`".into()),
+            );
+            return None;
+        }
+        let Shape::Keys(keys) = shape else {
+            self.report.error(
+                pos(c),
+                format!(
+                    "question `{id}` cannot record a consent: its answers are not yes/no or choices"
+                ),
+                Some("put `consent:` on a `type: yesno` or `choices:` question".into()),
+            );
+            return None;
+        };
+        let when = c.value.when.as_ref();
+        let answer = when.map_or("yes", |w| w.value.as_str());
+        if !keys.iter().any(|k| k == answer) {
+            self.report.error(
+                when.map_or_else(|| pos(c), pos),
+                format!("question `{id}` has no answer `{answer}` to take as consent"),
+                Some(format!(
+                    "`when:` names one of its answers: {}",
+                    keys.join(", ")
+                )),
+            );
+            return None;
+        }
+        Some(Consent {
+            topic: topic.value.clone(),
+            when: answer.to_string(),
         })
     }
 

@@ -92,6 +92,9 @@ pub struct AnswerRecord {
     pub value: String,
     /// Choice key, `yes`/`no`, `skipped`, or the answer type.
     pub category: String,
+    /// The consent topic this answer opts the resident in to, when the flow says it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_topic: Option<String>,
 }
 
 /// A service request to file.
@@ -467,6 +470,11 @@ impl Run<'_, '_> {
             raw: raw.unwrap_or_else(|| input.text.to_string()),
             value: value.clone(),
             category: category.clone(),
+            consent_topic: q
+                .consent
+                .as_ref()
+                .filter(|c| c.when == category)
+                .map(|c| c.topic.clone()),
         }));
         if category != "skipped" {
             if let AnswerKind::Language(_) = q.kind {

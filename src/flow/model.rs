@@ -168,7 +168,18 @@ pub struct Question {
     pub optional: bool,
     /// Contact field the answer is saved to.
     pub save_as: Option<String>,
+    /// The answer that is an opt-in to texts on a topic.
+    pub consent: Option<Consent>,
     pub next: Next,
+}
+
+/// A question whose answer can be a resident's opt-in to unsolicited texts on a topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    /// What the resident agrees to be texted about (`youth-events`); broadcasts name it.
+    pub topic: String,
+    /// The answer that consents: a choice key, or `yes`.
+    pub when: String,
 }
 
 /// The answer types.

@@ -52,12 +52,22 @@ pub struct RawStep {
     pub on_fail: Option<S<String>>,
     pub optional: Option<S<bool>>,
     pub save_as: Option<S<String>>,
+    pub consent: Option<S<RawConsent>>,
     pub confirm: Option<S<bool>>,
     pub next: Option<S<RawNext>>,
     pub goto: Option<S<String>>,
     pub branch: Option<S<Vec<S<RawBranch>>>>,
     pub end: Option<S<RawEnd>>,
     pub file_request: Option<S<RawRequest>>,
+}
+
+/// `consent:` on a question: which answer is an opt-in, and to what.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConsent {
+    pub topic: S<String>,
+    /// The answer (choice key, or `yes`) that consents; `yes` when left out.
+    pub when: Option<S<String>>,
 }
 
 /// One arm of a `branch` step.

@@ -29,8 +29,8 @@ pub use gauges::OperationalGauges;
 pub use model::*;
 pub use outbox::{
     Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,
-    ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, NewBroadcast, OutboxKind,
-    OutboxText, RecipientFact, SendOutcome, Verdict,
+    ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, Invitation, NewBroadcast,
+    OutboxKind, OutboxText, RecipientFact, SendOutcome, Verdict,
 };
 pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 

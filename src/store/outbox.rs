@@ -226,9 +226,23 @@ pub struct NewBroadcast {
     /// How the audience was chosen, kept for the record.
     pub audience_label: String,
     pub audience: Audience,
+    /// Only contacts who consented to this topic (or to everything: START, an untopical list).
+    pub topic: Option<String>,
+    /// A survey invitation: the texts are the flow's first question, and the session waiting
+    /// for its answer is opened when a text is recorded as sent.
+    pub invitation: Option<Invitation>,
     pub send_at: Timestamp,
     pub created_by: String,
     pub now: Timestamp,
+}
+
+/// The flow a survey invitation opens, with the session to open per language (each waiting on
+/// the flow's first question; its times are moved to the moment the text is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invitation {
+    pub flow_id: String,
+    /// Session per language code, in the same languages as the broadcast's texts.
+    pub sessions: Vec<(String, crate::flow::engine::Session)>,
 }
 
 /// Who a broadcast goes to (always narrowed further to contacts with a recorded opt-in that
@@ -258,6 +272,34 @@ pub struct ImportedConsent {
     /// Where consent was given (`import:<list>` or the list's own words).
     pub source: String,
     pub given_at: Timestamp,
+    /// What the consent covers; None: every topic.
+    pub topic: Option<String>,
+}
+
+/// The session a survey invitation opens, from the state queued with it, as if started at
+/// `now` (it was prepared when the broadcast was queued, perhaps hours before it went): the same
+/// time to expiry, counted from the moment the text was sent.
+pub(super) fn invitation_session(
+    state: &str,
+    now: Timestamp,
+) -> Result<crate::flow::engine::Session, super::StoreError> {
+    let mut s: crate::flow::engine::Session = serde_json::from_str(state)
+        .map_err(|e| super::StoreError::Corrupt(format!("invitation session: {e}")))?;
+    if let Some(expires) = s.expires_at {
+        s.expires_at = Some(now + expires.duration_since(s.started_at));
+    }
+    s.started_at = now;
+    s.updated_at = now;
+    Ok(s)
+}
+
+/// The SQL condition "contact `c` consented to `topic`" (an opt-in for it, or for everything),
+/// with the topic as parameter `param`.
+pub(super) fn topic_sql(param: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM consent_events t WHERE t.contact_id = c.id AND t.kind = 'opt_in'
+                 AND (t.topic IS NULL OR t.topic = {param}))"
+    )
 }
 
 /// Fixed-width RFC 3339 UTC (microseconds), so stored times compare correctly as text.
@@ -333,14 +375,19 @@ impl super::Store {
         }
     }
 
-    /// Who a broadcast to `audience` would reach now.
+    /// Who a broadcast to `audience` (consenting to `topic`, if given) would reach now.
     pub async fn audience(
         &self,
         audience: &Audience,
+        topic: Option<&str>,
     ) -> Result<Vec<AudienceMember>, super::StoreError> {
         match self {
-            super::Store::Sqlite(s) => super::sqlite_outbox::audience(s.pool(), audience).await,
-            super::Store::Postgres(s) => super::postgres_outbox::audience(s.pool(), audience).await,
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::audience(s.pool(), audience, topic).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::audience(s.pool(), audience, topic).await
+            }
         }
     }
 
@@ -369,6 +416,24 @@ impl super::Store {
         match self {
             super::Store::Sqlite(s) => super::sqlite_outbox::progress(s.pool(), id).await,
             super::Store::Postgres(s) => super::postgres_outbox::progress(s.pool(), id).await,
+        }
+    }
+
+    /// The ids of the latest `limit` broadcasts, newest first.
+    pub async fn recent_broadcasts(&self, limit: u32) -> Result<Vec<i64>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => Ok(sqlx::query_scalar(
+                "SELECT id FROM broadcasts ORDER BY id DESC LIMIT ?",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(s.pool())
+            .await?),
+            super::Store::Postgres(s) => Ok(sqlx::query_scalar(
+                "SELECT id FROM broadcasts ORDER BY id DESC LIMIT $1",
+            )
+            .bind(i64::from(limit))
+            .fetch_all(s.pool())
+            .await?),
         }
     }
 

@@ -465,6 +465,7 @@ async fn write_conversations(
                 answers.raw.push(pg_text(&a.raw).into_owned());
                 answers.value.push(pg_text(&a.value).into_owned());
                 answers.category.push(a.category.as_str());
+                answers.consent_topic.push(a.consent_topic.as_deref());
             }
             for r in &d.requests {
                 requests.sid.push(msg.sid.as_str());
@@ -533,17 +534,18 @@ async fn write_conversations(
             RETURNING id, sid, contact_id, session_id, from_addr, to_addr, route, created_at
          ), answer_rows AS (
             INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question, raw,
-                                 value, category, message_id, answered_at)
+                                 value, category, message_id, answered_at, consent_topic)
             SELECT i.session_id, i.contact_id, a.flow, a.version, a.question, a.raw, a.value,
-                   a.category, i.id, i.created_at
+                   a.category, i.id, i.created_at, a.consent_topic
             FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::text[],
-                        $35::text[], $36::text[])
-                 AS a(sid, flow, version, question, raw, value, category)
+                        $35::text[], $36::text[], $48::text[])
+                 AS a(sid, flow, version, question, raw, value, category, consent_topic)
             JOIN inbound i ON i.sid = a.sid
             WHERE i.session_id IS NOT NULL
             ON CONFLICT (session_id, question) DO UPDATE SET
                 raw = excluded.raw, value = excluded.value, category = excluded.category,
-                message_id = excluded.message_id, answered_at = excluded.answered_at
+                message_id = excluded.message_id, answered_at = excluded.answered_at,
+                consent_topic = excluded.consent_topic
          ), request_rows AS (
             INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
                                           description, location, photo, created_at)
@@ -614,6 +616,7 @@ async fn write_conversations(
     .bind(&replies.body)
     .bind(&replies.encoding)
     .bind(&replies.segments)
+    .bind(&answers.consent_topic)
     .fetch_one(&mut **tx)
     .await?;
     if usize::try_from(stored).ok() != Some(inbound.sid.len()) {
@@ -690,6 +693,7 @@ struct AnswerColumns<'a> {
     raw: Vec<String>,
     value: Vec<String>,
     category: Vec<&'a str>,
+    consent_topic: Vec<Option<&'a str>>,
 }
 
 #[derive(Default)]

@@ -612,6 +612,7 @@ impl PgStore {
             (None, None) => (String::new(), String::new()),
         };
         let mut answers = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut consent_topics: Vec<Option<&str>> = Vec::new();
         let mut requests = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         if session_id.is_some() {
             for i in last_answer_per_question(&d.answers) {
@@ -620,6 +621,7 @@ impl PgStore {
                 answers.1.push(a.raw.as_str());
                 answers.2.push(a.value.as_str());
                 answers.3.push(a.category.as_str());
+                consent_topics.push(a.consent_topic.as_deref());
             }
             for r in &d.requests {
                 requests.0.push(r.code.as_str());
@@ -648,14 +650,16 @@ impl PgStore {
                 RETURNING id
              ), answer_rows AS (
                 INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question, raw,
-                                     value, category, message_id, answered_at)
-                SELECT $3, $2, $12, $13, a.question, a.raw, a.value, a.category, inbound.id, $11
+                                     value, category, message_id, answered_at, consent_topic)
+                SELECT $3, $2, $12, $13, a.question, a.raw, a.value, a.category, inbound.id, $11,
+                       a.consent_topic
                 FROM inbound,
-                     unnest($14::text[], $15::text[], $16::text[], $17::text[])
-                         AS a(question, raw, value, category)
+                     unnest($14::text[], $15::text[], $16::text[], $17::text[], $26::text[])
+                         AS a(question, raw, value, category, consent_topic)
                 ON CONFLICT (session_id, question) DO UPDATE SET
                     raw = excluded.raw, value = excluded.value, category = excluded.category,
-                    message_id = excluded.message_id, answered_at = excluded.answered_at
+                    message_id = excluded.message_id, answered_at = excluded.answered_at,
+                    consent_topic = excluded.consent_topic
              ), request_rows AS (
                 INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
                                               description, location, photo, created_at)
@@ -700,6 +704,7 @@ impl PgStore {
         .bind(&replies.0)
         .bind(&replies.1)
         .bind(&replies.2)
+        .bind(&consent_topics)
         .execute(&mut *tx)
         .await;
         match stored {

@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool, Row};
 use super::StoreError;
 use super::outbox::*;
 use super::postgres::{Ts, pg_text, ts};
-use super::sqlite_outbox::{body_for, check_field, tally};
+use super::sqlite_outbox::{body_for, check_field, invitation_states, tally};
 use crate::sms::segments;
 
 pub(super) use super::sqlite_outbox::Causes;
@@ -189,8 +189,8 @@ pub(super) async fn record(
     let mut tx = pool.begin().await?;
     let at = ts(now);
     let Some(row) = sqlx::query(
-        "SELECT contact_id, session_id, to_addr, body, kind FROM outbox
-         WHERE id = $1 AND state IN ('sending', 'in_doubt')",
+        "SELECT contact_id, session_id, to_addr, body, kind, session_state::text AS session_state
+         FROM outbox WHERE id = $1 AND state IN ('sending', 'in_doubt')",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
@@ -208,6 +208,10 @@ pub(super) async fn record(
         } => {
             let body: String = row.get("body");
             let cost = segments::count(&body);
+            let mut session_id: Option<i64> = row.get("session_id");
+            if let Some(state) = row.get::<Option<String>, _>("session_state") {
+                session_id = Some(open_invitation(&mut tx, contact_id, &state, now).await?);
+            }
             let message_id: i64 = sqlx::query_scalar(
                 "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
                                        body, encoding, segments, status, status_rank, status_at,
@@ -218,7 +222,7 @@ pub(super) async fn record(
             )
             .bind(sid)
             .bind(contact_id)
-            .bind(row.get::<Option<i64>, _>("session_id"))
+            .bind(session_id)
             .bind(from)
             .bind(row.get::<String, _>("to_addr"))
             .bind(pg_text(&body))
@@ -235,13 +239,15 @@ pub(super) async fn record(
             .await?;
             sqlx::query(
                 "UPDATE outbox SET state = 'sent', sid = $1, message_id = $2, error_code = NULL,
-                        error = NULL, lease_until = NULL, updated_at = $3, done_at = $4
-                 WHERE id = $5",
+                        error = NULL, lease_until = NULL, updated_at = $3, done_at = $4,
+                        session_id = $5
+                 WHERE id = $6",
             )
             .bind(sid)
             .bind(message_id)
             .bind(at)
             .bind(at)
+            .bind(session_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -314,6 +320,42 @@ pub(super) async fn record(
     Ok(())
 }
 
+/// Opens the session of an invitation that was just sent, so the resident's reply is its first
+/// answer. A conversation the resident is still in is interrupted, as a keyword starting
+/// another flow would.
+async fn open_invitation(
+    tx: &mut PgConnection,
+    contact_id: i64,
+    state: &str,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    let session = invitation_session(state, now)?;
+    sqlx::query(
+        "UPDATE sessions SET status = 'interrupted', ended_at = $1, updated_at = $1
+         WHERE contact_id = $2 AND status = 'active'",
+    )
+    .bind(ts(now))
+    .bind(contact_id)
+    .execute(&mut *tx)
+    .await?;
+    let json = serde_json::to_string(&session)
+        .map_err(|e| StoreError::Corrupt(format!("invitation session: {e}")))?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sessions (contact_id, flow_id, flow_version, language, status, state,
+                               started_at, updated_at, expires_at)
+         VALUES ($1, $2, $3, $4, 'active', $5::jsonb, $6, $6, $7) RETURNING id",
+    )
+    .bind(contact_id)
+    .bind(&session.flow)
+    .bind(&session.version)
+    .bind(&session.language)
+    .bind(json)
+    .bind(ts(now))
+    .bind(session.expires_at.map(ts))
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
 /// See [`super::Store::claim_in_doubt`].
 pub(super) async fn claim_in_doubt(
     pool: &PgPool,
@@ -374,43 +416,56 @@ pub(super) async fn requeue(pool: &PgPool, id: i64, now: Timestamp) -> Result<()
     Ok(())
 }
 
-/// The audience query: consenting, reachable contacts, narrowed by `audience`.
-fn audience_sql(audience: &Audience) -> Result<String, StoreError> {
-    let base = format!(
+/// The audience query: consenting, reachable contacts, narrowed by `audience` (its value is
+/// `$1`) and by a consent topic (the next parameter) when `topic`.
+fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
+    let mut sql = format!(
         "SELECT c.id, c.phone, c.language FROM contacts c
          WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
     );
-    Ok(match audience {
-        Audience::Everyone => format!("{base} ORDER BY c.id"),
+    let topic_param = match audience {
+        Audience::Everyone => "$1",
         Audience::Field { name, .. } => {
             check_field(name)?;
-            format!("{base} AND c.fields->>'{name}' = $1 ORDER BY c.id")
+            sql.push_str(&format!(" AND c.fields->>'{name}' = $1"));
+            "$2"
         }
         Audience::Phones(_) => {
-            format!("{base} AND c.phone = ANY($1) ORDER BY c.id")
+            sql.push_str(" AND c.phone = ANY($1)");
+            "$2"
         }
-    })
+    };
+    if topic {
+        sql.push_str(&format!(" AND {}", topic_sql(topic_param)));
+    }
+    sql.push_str(" ORDER BY c.id");
+    Ok(sql)
 }
 
 /// See [`super::Store::audience`].
 pub(super) async fn audience(
     pool: &PgPool,
     audience: &Audience,
+    topic: Option<&str>,
 ) -> Result<Vec<AudienceMember>, StoreError> {
     let mut conn = pool.acquire().await?;
-    members(&mut conn, audience).await
+    members(&mut conn, audience, topic).await
 }
 
 async fn members(
     conn: &mut PgConnection,
     audience: &Audience,
+    topic: Option<&str>,
 ) -> Result<Vec<AudienceMember>, StoreError> {
-    let sql = audience_sql(audience)?;
+    let sql = audience_sql(audience, topic.is_some())?;
     let mut q = sqlx::query(&sql);
     match audience {
         Audience::Everyone => {}
         Audience::Field { value, .. } => q = q.bind(value),
         Audience::Phones(phones) => q = q.bind(phones.clone()),
+    }
+    if let Some(topic) = topic {
+        q = q.bind(topic);
     }
     Ok(q.fetch_all(conn)
         .await?
@@ -429,7 +484,7 @@ pub(super) async fn queue_broadcast(
     b: &NewBroadcast,
 ) -> Result<(i64, i64), StoreError> {
     let mut tx = pool.begin().await?;
-    let people = members(&mut tx, &b.audience).await?;
+    let people = members(&mut tx, &b.audience, b.topic.as_deref()).await?;
     let texts: serde_json::Map<String, serde_json::Value> = b
         .texts
         .iter()
@@ -437,8 +492,8 @@ pub(super) async fn queue_broadcast(
         .collect();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO broadcasts (texts, audience, send_at, status, recipients, created_by,
-                                 created_at)
-         VALUES ($1::jsonb, $2, $3, 'queued', $4, $5, $6) RETURNING id",
+                                 created_at, flow_id, topic)
+         VALUES ($1::jsonb, $2, $3, 'queued', $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(serde_json::Value::Object(texts).to_string())
     .bind(&b.audience_label)
@@ -446,13 +501,21 @@ pub(super) async fn queue_broadcast(
     .bind(i32::try_from(people.len()).unwrap_or(i32::MAX))
     .bind(&b.created_by)
     .bind(ts(b.now))
+    .bind(b.invitation.as_ref().map(|i| &i.flow_id))
+    .bind(&b.topic)
     .fetch_one(&mut *tx)
     .await?;
+    let kind = if b.invitation.is_some() {
+        OutboxKind::Invitation
+    } else {
+        OutboxKind::Broadcast
+    };
+    let sessions = invitation_states(b)?;
     let mut queued = 0;
     for p in &people {
         let body = body_for(&b.texts, p.language.as_deref());
         let text = OutboxText {
-            kind: OutboxKind::Broadcast,
+            kind,
             body: body.to_string(),
             segments: segments::count(body).segments,
             not_before: b.send_at,
@@ -462,11 +525,15 @@ pub(super) async fn queue_broadcast(
             broadcast_id: Some(id),
             ..Causes::default()
         };
-        if insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now)
-            .await?
-            .is_some()
-        {
+        if let Some(row) = insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now).await? {
             queued += 1;
+            if !sessions.is_empty() {
+                sqlx::query("UPDATE outbox SET session_state = $1::jsonb WHERE id = $2")
+                    .bind(body_for(&sessions, p.language.as_deref()))
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     tx.commit().await?;
@@ -492,13 +559,15 @@ pub(super) async fn import_consents(
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at)
-             VALUES ($1, 'opt_in', '', $2, $3, $4)",
+            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at,
+                                         topic)
+             VALUES ($1, 'opt_in', '', $2, $3, $4, $5)",
         )
         .bind(contact_id)
         .bind(&r.source)
         .bind(ts(r.given_at))
         .bind(at)
+        .bind(&r.topic)
         .execute(&mut *tx)
         .await?;
     }

@@ -184,7 +184,7 @@ pub(super) async fn record(
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let at = fixed_ts(now);
     let Some(row) = sqlx::query(
-        "SELECT contact_id, session_id, to_addr, body, kind FROM outbox
+        "SELECT contact_id, session_id, to_addr, body, kind, session_state FROM outbox
          WHERE id = ? AND state IN ('sending', 'in_doubt')",
     )
     .bind(id)
@@ -203,6 +203,10 @@ pub(super) async fn record(
         } => {
             let body: String = row.get("body");
             let cost = segments::count(&body);
+            let mut session_id: Option<i64> = row.get("session_id");
+            if let Some(state) = row.get::<Option<String>, _>("session_state") {
+                session_id = Some(open_invitation(&mut tx, contact_id, &state, now).await?);
+            }
             let message_id: i64 = sqlx::query_scalar(
                 "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
                                        body, encoding, segments, status, status_rank, status_at,
@@ -213,7 +217,7 @@ pub(super) async fn record(
             )
             .bind(sid)
             .bind(contact_id)
-            .bind(row.get::<Option<i64>, _>("session_id"))
+            .bind(session_id)
             .bind(from)
             .bind(row.get::<String, _>("to_addr"))
             .bind(&body)
@@ -229,13 +233,15 @@ pub(super) async fn record(
             .await?;
             sqlx::query(
                 "UPDATE outbox SET state = 'sent', sid = ?, message_id = ?, error_code = NULL,
-                        error = NULL, lease_until = NULL, updated_at = ?, done_at = ?
+                        error = NULL, lease_until = NULL, updated_at = ?, done_at = ?,
+                        session_id = ?
                  WHERE id = ?",
             )
             .bind(sid)
             .bind(message_id)
             .bind(&at)
             .bind(&at)
+            .bind(session_id)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -306,6 +312,45 @@ pub(super) async fn record(
     Ok(())
 }
 
+/// Opens the session of an invitation that was just sent, so the resident's reply is its first
+/// answer. A conversation the resident is still in is interrupted, as a keyword starting
+/// another flow would.
+async fn open_invitation(
+    tx: &mut SqliteConnection,
+    contact_id: i64,
+    state: &str,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    let session = invitation_session(state, now)?;
+    let at = super::sqlite::ts(now);
+    sqlx::query(
+        "UPDATE sessions SET status = 'interrupted', ended_at = ?, updated_at = ?
+         WHERE contact_id = ? AND status = 'active'",
+    )
+    .bind(&at)
+    .bind(&at)
+    .bind(contact_id)
+    .execute(&mut *tx)
+    .await?;
+    let json = serde_json::to_string(&session)
+        .map_err(|e| StoreError::Corrupt(format!("invitation session: {e}")))?;
+    Ok(sqlx::query_scalar(
+        "INSERT INTO sessions (contact_id, flow_id, flow_version, language, status, state,
+                               started_at, updated_at, expires_at)
+         VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(contact_id)
+    .bind(&session.flow)
+    .bind(&session.version)
+    .bind(&session.language)
+    .bind(json)
+    .bind(&at)
+    .bind(&at)
+    .bind(session.expires_at.map(super::sqlite::ts))
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
 /// See [`super::Store::claim_in_doubt`].
 pub(super) async fn claim_in_doubt(
     pool: &SqlitePool,
@@ -366,22 +411,28 @@ pub(super) async fn requeue(pool: &SqlitePool, id: i64, now: Timestamp) -> Resul
     Ok(())
 }
 
-/// The audience query: consenting, reachable contacts, narrowed by `audience`.
-fn audience_sql(audience: &Audience) -> Result<String, StoreError> {
-    let base = format!(
+/// The audience query: consenting, reachable contacts, narrowed by `audience` (its value is
+/// the first parameter) and by a consent topic (the last parameter) when `topic`.
+fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
+    let mut sql = format!(
         "SELECT c.id, c.phone, c.language FROM contacts c
          WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
     );
-    Ok(match audience {
-        Audience::Everyone => format!("{base} ORDER BY c.id"),
+    match audience {
+        Audience::Everyone => {}
         Audience::Field { name, .. } => {
             check_field(name)?;
-            format!("{base} AND json_extract(c.fields, '$.{name}') = ? ORDER BY c.id")
+            sql.push_str(&format!(" AND json_extract(c.fields, '$.{name}') = ?"));
         }
         Audience::Phones(_) => {
-            format!("{base} AND c.phone IN (SELECT value FROM json_each(?)) ORDER BY c.id")
+            sql.push_str(" AND c.phone IN (SELECT value FROM json_each(?))");
         }
-    })
+    }
+    if topic {
+        sql.push_str(&format!(" AND {}", topic_sql("?")));
+    }
+    sql.push_str(" ORDER BY c.id");
+    Ok(sql)
 }
 
 /// Profile field names are letters, digits and `_` (they are spliced into a JSON path).
@@ -403,16 +454,18 @@ pub(super) fn check_field(name: &str) -> Result<(), StoreError> {
 pub(super) async fn audience(
     pool: &SqlitePool,
     audience: &Audience,
+    topic: Option<&str>,
 ) -> Result<Vec<AudienceMember>, StoreError> {
     let mut conn = pool.acquire().await?;
-    members(&mut conn, audience).await
+    members(&mut conn, audience, topic).await
 }
 
 async fn members(
     conn: &mut SqliteConnection,
     audience: &Audience,
+    topic: Option<&str>,
 ) -> Result<Vec<AudienceMember>, StoreError> {
-    let sql = audience_sql(audience)?;
+    let sql = audience_sql(audience, topic.is_some())?;
     let mut q = sqlx::query(&sql);
     match audience {
         Audience::Everyone => {}
@@ -420,6 +473,9 @@ async fn members(
         Audience::Phones(phones) => {
             q = q.bind(serde_json::to_string(phones).expect("strings serialise"))
         }
+    }
+    if let Some(topic) = topic {
+        q = q.bind(topic);
     }
     Ok(q.fetch_all(conn)
         .await?
@@ -438,7 +494,7 @@ pub(super) async fn queue_broadcast(
     b: &NewBroadcast,
 ) -> Result<(i64, i64), StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let people = members(&mut tx, &b.audience).await?;
+    let people = members(&mut tx, &b.audience, b.topic.as_deref()).await?;
     let texts: serde_json::Map<String, serde_json::Value> = b
         .texts
         .iter()
@@ -446,8 +502,8 @@ pub(super) async fn queue_broadcast(
         .collect();
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO broadcasts (texts, audience, send_at, status, recipients, created_by,
-                                 created_at)
-         VALUES (?, ?, ?, 'queued', ?, ?, ?) RETURNING id",
+                                 created_at, flow_id, topic)
+         VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(serde_json::Value::Object(texts).to_string())
     .bind(&b.audience_label)
@@ -455,13 +511,21 @@ pub(super) async fn queue_broadcast(
     .bind(i64::try_from(people.len()).unwrap_or(i64::MAX))
     .bind(&b.created_by)
     .bind(fixed_ts(b.now))
+    .bind(b.invitation.as_ref().map(|i| &i.flow_id))
+    .bind(&b.topic)
     .fetch_one(&mut *tx)
     .await?;
+    let kind = if b.invitation.is_some() {
+        OutboxKind::Invitation
+    } else {
+        OutboxKind::Broadcast
+    };
+    let sessions = invitation_states(b)?;
     let mut queued = 0;
     for p in &people {
         let body = body_for(&b.texts, p.language.as_deref());
         let text = OutboxText {
-            kind: OutboxKind::Broadcast,
+            kind,
             body: body.to_string(),
             segments: segments::count(body).segments,
             not_before: b.send_at,
@@ -471,15 +535,33 @@ pub(super) async fn queue_broadcast(
             broadcast_id: Some(id),
             ..Causes::default()
         };
-        if insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now)
-            .await?
-            .is_some()
-        {
+        if let Some(row) = insert(&mut tx, p.contact_id, &p.phone, &text, causes, b.now).await? {
             queued += 1;
+            if !sessions.is_empty() {
+                sqlx::query("UPDATE outbox SET session_state = ? WHERE id = ?")
+                    .bind(body_for(&sessions, p.language.as_deref()))
+                    .bind(row)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
     }
     tx.commit().await?;
     Ok((id, queued))
+}
+
+/// An invitation's session per language, as stored JSON (empty for a plain broadcast).
+pub(super) fn invitation_states(b: &NewBroadcast) -> Result<Vec<(String, String)>, StoreError> {
+    b.invitation.as_ref().map_or(Ok(Vec::new()), |i| {
+        i.sessions
+            .iter()
+            .map(|(l, s)| {
+                serde_json::to_string(s)
+                    .map(|j| (l.clone(), j))
+                    .map_err(|e| StoreError::Invalid(format!("invitation session: {e}")))
+            })
+            .collect()
+    })
 }
 
 /// The text for a contact in `language`: theirs if the broadcast has it, else the first.
@@ -510,13 +592,15 @@ pub(super) async fn import_consents(
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at)
-             VALUES (?, 'opt_in', '', ?, ?, ?)",
+            "INSERT INTO consent_events (contact_id, kind, text, source, given_at, created_at,
+                                         topic)
+             VALUES (?, 'opt_in', '', ?, ?, ?, ?)",
         )
         .bind(contact_id)
         .bind(&r.source)
         .bind(super::sqlite::ts(r.given_at))
         .bind(&at)
+        .bind(&r.topic)
         .execute(&mut *tx)
         .await?;
     }

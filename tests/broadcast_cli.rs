@@ -1,0 +1,507 @@
+//! `civictext broadcast`, through the real binary against a running gateway's database: what
+//! staff type, what it prints, what the gateway then sends (to a local Twilio stub), and the
+//! survey invitation and flow consent that come with it. `CIVICTEXT_TEST_BACKEND=postgres` runs
+//! them on PostgreSQL.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use civictext::config::Settings;
+use civictext::store::{ImportedConsent, Store};
+use common::twilio_stub::TwilioStub;
+use common::{TestApp, messages, shipped_flows, spawn_app_on, spawn_app_with};
+use jiff::Timestamp;
+
+const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+const FROM: &str = "+15025550000";
+
+fn outbound(stub: &TwilioStub) -> impl FnOnce(&mut Settings) {
+    let base = stub.base();
+    move |s| {
+        s.twilio_account_sid = Some(ACCOUNT_SID.into());
+        s.twilio_from = Some(FROM.into());
+        s.twilio_api_base = base;
+        s.outbound_mps = 50.0;
+        s.quiet_hours = "off".into();
+    }
+}
+
+/// Runs `civictext ARGS` on the gateway's database and flows.
+fn civictext(app: &TestApp, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_civictext"));
+    cmd.current_dir(app.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("CIVICTEXT_TIME_ZONE", "America/Kentucky/Louisville")
+        .args(args)
+        .args(["--database-url", &app.settings.database_url])
+        .arg("--flows")
+        .arg(app.flows_dir());
+    cmd.output().expect("civictext runs")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("UTF-8 output")
+}
+
+fn failed(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a failure, got:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr.clone()).expect("UTF-8 output")
+}
+
+async fn store_of(app: &TestApp) -> Store {
+    Store::connect(&app.settings.database_url)
+        .await
+        .expect("the gateway's database")
+}
+
+fn resident(n: u32) -> String {
+    format!("+1502{n:07}")
+}
+
+async fn consenting(store: &Store, phones: &[String]) {
+    let rows: Vec<_> = phones
+        .iter()
+        .map(|p| ImportedConsent {
+            phone: p.clone(),
+            source: "import:fair-signup-sheet".into(),
+            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+            topic: None,
+        })
+        .collect();
+    store
+        .import_consents(&rows, Timestamp::now())
+        .await
+        .expect("consents recorded");
+}
+
+/// Sets a contact's profile, as earlier conversations would have.
+async fn profile(app: &TestApp, phone: &str, language: &str, zip: &str) {
+    let fields = format!(r#"{{"zip": "{zip}"}}"#);
+    let sql = match common::backend() {
+        common::Backend::Sqlite => {
+            "UPDATE contacts SET language = $1, fields = $2 WHERE phone = $3"
+        }
+        common::Backend::Postgres => {
+            "UPDATE contacts SET language = $1, fields = $2::jsonb WHERE phone = $3"
+        }
+    };
+    let _: Vec<(i64,)> = app.db().rows(sql, &[language, &fields, phone]).await;
+}
+
+async fn settled(app: &TestApp, id: i64) -> bool {
+    app.eventually(Duration::from_secs(30), || async {
+        app.count(
+            "outbox",
+            &format!("broadcast_id = {id} AND state IN ('queued', 'sending', 'in_doubt')"),
+        )
+        .await
+            == 0
+    })
+    .await
+}
+
+/// The broadcast id in "Broadcast 7 queued: …".
+fn queued_id(stdout: &str) -> i64 {
+    stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no broadcast id in {stdout:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dry_run_lists_recipients_and_cost_per_language_and_queues_nothing() {
+    let app = spawn_app_with(|_| {}).await;
+    let store = store_of(&app).await;
+    let phones: Vec<String> = (1..=3).map(resident).collect();
+    consenting(&store, &phones).await;
+    profile(&app, &phones[0], "es", "40202").await;
+    profile(&app, &phones[1], "en", "40203").await;
+
+    let out = ok(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Youth planning meeting Tuesday 6pm at the library.",
+            "--text-es",
+            "Reunión de jóvenes el martes a las 6pm en la biblioteca.",
+            "--dry-run",
+        ],
+    ));
+    assert!(out.contains("Recipients (3):"), "{out}");
+    for p in &phones {
+        assert!(out.contains(p.as_str()), "{p} listed: {out}");
+    }
+    // Two residents get English (one has no language: the first text), one Spanish, which
+    // is UCS-2 because of the accents.
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("en") && l.contains("GSM-7") && l.contains(" 2 ")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("es") && l.contains("UCS-2") && l.contains('$')),
+        "{out}"
+    );
+    assert!(out.contains("total: 3 recipient(s), 3 segment(s)"), "{out}");
+    assert_eq!(app.count("broadcasts", "TRUE").await, 0, "nothing queued");
+    assert_eq!(app.count("outbox", "TRUE").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broadcast_from_the_command_line_reaches_each_consenting_resident_in_their_language() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub)).await;
+    let store = store_of(&app).await;
+    let phones: Vec<String> = (1..=3).map(resident).collect();
+    consenting(&store, &phones).await;
+    profile(&app, &phones[0], "es", "40202").await;
+    // Texted the city once, but never opted in: not in the audience.
+    let (status, _) = app.text(&resident(9), "hello").await;
+    assert!(status.is_success());
+
+    let out = ok(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Youth planning meeting Tuesday 6pm.",
+            "--text-es",
+            "Reunion de jovenes el martes 6pm.",
+        ],
+    ));
+    assert!(out.contains("3 text(s)"), "{out}");
+    let id = queued_id(&out);
+    assert!(settled(&app, id).await, "the gateway sent the broadcast");
+
+    let accepted = stub.accepted();
+    assert_eq!(accepted.len(), 3, "one text per consenting resident");
+    let body_to = |p: &str| {
+        accepted
+            .iter()
+            .find(|a| a.to == p)
+            .map(|a| a.body.clone())
+            .unwrap_or_else(|| panic!("nothing reached {p}"))
+    };
+    assert_eq!(body_to(&phones[0]), "Reunion de jovenes el martes 6pm.");
+    assert_eq!(body_to(&phones[1]), "Youth planning meeting Tuesday 6pm.");
+    assert!(!accepted.iter().any(|a| a.to == resident(9)));
+
+    let status = ok(&civictext(&app, &["broadcast", "status", &id.to_string()]));
+    assert!(
+        status.contains(&format!("broadcast {id}: queued — 3/3 done: 3 sent")),
+        "{status}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn where_narrows_the_audience_to_residents_with_that_profile_field() {
+    let app = spawn_app_with(|_| {}).await;
+    let store = store_of(&app).await;
+    let phones: Vec<String> = (1..=3).map(resident).collect();
+    consenting(&store, &phones).await;
+    profile(&app, &phones[0], "en", "40202").await;
+    profile(&app, &phones[1], "en", "40203").await;
+    profile(&app, &phones[2], "es", "40202").await;
+
+    let out = ok(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Road work on Main St in 40202 next week.",
+            "--where",
+            "zip=40202",
+        ],
+    ));
+    assert!(out.contains("2 text(s)"), "{out}");
+    let to: Vec<String> = app
+        .db()
+        .scalars("SELECT to_addr FROM outbox ORDER BY to_addr", &[])
+        .await;
+    assert_eq!(to, vec![phones[0].clone(), phones[2].clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_csv_list_records_each_consent_with_where_and_when_before_queueing() {
+    let app = spawn_app_with(|_| {}).await;
+    let list = app.dir.path().join("fair-signups.csv");
+    std::fs::write(
+        &list,
+        "phone,source,consented_at\n\
+         (502) 555-0101,Youth fair signup sheet,2026-11-01 10:00\n\
+         +15025550102,Library table,2026-11-02T15:00:00Z\n",
+    )
+    .unwrap();
+    let out = ok(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Thanks for signing up! Planning meeting Tuesday 6pm.",
+            "--csv",
+            list.to_str().unwrap(),
+            "--topic",
+            "youth-events",
+        ],
+    ));
+    assert!(out.contains("2 text(s)"), "{out}");
+    let events: Vec<(String, String, Option<String>, String)> = app
+        .db()
+        .rows(
+            "SELECT c.phone, e.source, e.topic, CAST(e.given_at AS TEXT)
+             FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+             WHERE e.kind = 'opt_in' ORDER BY c.phone",
+            &[],
+        )
+        .await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].0, "+15025550101", "the number was normalised");
+    assert_eq!(events[0].1, "import:fair-signups: Youth fair signup sheet");
+    assert_eq!(events[0].2.as_deref(), Some("youth-events"));
+    // 10:00 in Louisville is 15:00 UTC.
+    assert!(events[0].3.contains("15:00:00"), "{:?}", events[0]);
+    assert_eq!(events[1].1, "import:fair-signups: Library table");
+    assert_eq!(app.count("outbox", "kind = 'broadcast'").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_nothing_queued() {
+    let app = spawn_app_with(|_| {}).await;
+    let list = app.dir.path().join("list.csv");
+    std::fs::write(
+        &list,
+        "phone,source,consented_at\n+15025550101,Fair,2026-11-01 10:00\n+15025550102,,2026-11-01 10:00\n",
+    )
+    .unwrap();
+    let err = failed(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Hello",
+            "--csv",
+            list.to_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("list.csv:3: no source"), "{err}");
+    assert_eq!(app.count("consent_events", "TRUE").await, 0);
+    assert_eq!(app.count("broadcasts", "TRUE").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_text_longer_than_one_message_can_be_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let long = "a".repeat(1601);
+    let err = failed(&civictext(&app, &["broadcast", "--text", &long]));
+    assert!(err.contains("1601 characters"), "{err}");
+    let err = failed(&civictext(
+        &app,
+        &["broadcast", "--text", "Hi {{contact.name}}"],
+    ));
+    assert!(err.contains("placeholder"), "{err}");
+    assert_eq!(app.count("broadcasts", "TRUE").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancel_stops_a_scheduled_broadcast_before_anything_goes() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub)).await;
+    let store = store_of(&app).await;
+    let phones: Vec<String> = (1..=4).map(resident).collect();
+    consenting(&store, &phones).await;
+    let tomorrow = (Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    let out = ok(&civictext(
+        &app,
+        &["broadcast", "--text", "Meeting tomorrow", "--at", &tomorrow],
+    ));
+    let id = queued_id(&out);
+    let out = ok(&civictext(&app, &["broadcast", "cancel", &id.to_string()]));
+    assert!(
+        out.contains("4 text(s) that had not gone will not be sent"),
+        "{out}"
+    );
+    let status = ok(&civictext(&app, &["broadcast", "status"]));
+    assert!(
+        status.contains(&format!("broadcast {id}: cancelled — 4/4 done")),
+        "{status}"
+    );
+    assert!(status.contains("4 cancelled"), "{status}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(stub.accepted().is_empty());
+    let err = failed(&civictext(&app, &["broadcast", "cancel", "999"]));
+    assert!(err.contains("no broadcast 999"), "{err}");
+}
+
+/// Goes through the shipped youth survey from PLAN to its last question.
+async fn survey_up_to_follow_up(app: &TestApp, phone: &str) {
+    for (text, expect) in [
+        ("PLAN", "How old are you?"),
+        ("16", "ZIP"),
+        ("40202", "get around"),
+        ("1", "safe walking"),
+        ("yes", "improve first"),
+        ("1", "1 to 5"),
+        ("3", "youth planning events"),
+    ] {
+        let replies = app.say(phone, text).await;
+        assert!(
+            replies.iter().any(|r| r.contains(expect)),
+            "{text} → {replies:?}"
+        );
+    }
+}
+
+/// A consent event: phone, kind, topic, MessageSid, source.
+type ConsentRow = (String, String, Option<String>, Option<String>, String);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn yes_to_the_youth_events_question_is_a_consent_recorded_with_its_source() {
+    let app = spawn_app_on(&shipped_flows(), |_| {}).await;
+    let yes = resident(1);
+    let no = resident(2);
+    survey_up_to_follow_up(&app, &yes).await;
+    survey_up_to_follow_up(&app, &no).await;
+    let sid = common::new_sid();
+    let (_, twiml) = app.text_with_sid(&yes, "Yes please", &sid).await;
+    assert!(messages(&twiml)[0].contains("Thanks"));
+    app.say(&no, "no").await;
+
+    let events: Vec<ConsentRow> = app
+        .db()
+        .rows(
+            "SELECT c.phone, e.kind, e.topic, e.message_sid, e.source
+             FROM consent_events e JOIN contacts c ON c.id = e.contact_id ORDER BY e.id",
+            &[],
+        )
+        .await;
+    assert_eq!(events.len(), 1, "only the yes is a consent: {events:?}");
+    let (phone, kind, topic, message_sid, source) = &events[0];
+    assert_eq!(phone, &yes);
+    assert_eq!(kind, "opt_in");
+    assert_eq!(topic.as_deref(), Some("youth-events"));
+    assert_eq!(message_sid.as_deref(), Some(sid.as_str()));
+    let version: String = app
+        .db()
+        .scalar(
+            "SELECT flow_version FROM answers WHERE question = 'follow-up' AND value = 'yes'",
+            &[],
+        )
+        .await;
+    assert_eq!(source, &format!("flow:youth-survey@{version}/follow-up"));
+
+    // A broadcast to the topic reaches the resident who said yes, and only them.
+    let out = ok(&civictext(
+        &app,
+        &[
+            "broadcast",
+            "--text",
+            "Youth planning meeting Tuesday 6pm.",
+            "--topic",
+            "youth-events",
+            "--dry-run",
+        ],
+    ));
+    assert!(out.contains("Recipients (1):"), "{out}");
+    assert!(
+        out.contains(yes.as_str()) && !out.contains(no.as_str()),
+        "{out}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invitation_opens_the_survey_when_sent_so_the_reply_is_its_first_answer() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_on(&shipped_flows(), outbound(&stub)).await;
+    let store = store_of(&app).await;
+    let (en, es) = (resident(1), resident(2));
+    consenting(&store, &[en.clone(), es.clone()]).await;
+    profile(&app, &es, "es", "40202").await;
+
+    let out = ok(&civictext(&app, &["broadcast", "--flow", "youth-survey"]));
+    let id = queued_id(&out);
+    assert_eq!(
+        app.count("sessions", "TRUE").await,
+        0,
+        "no session before the text goes"
+    );
+    assert!(settled(&app, id).await, "the invitations were sent");
+    let accepted = stub.accepted();
+    let to_en = accepted.iter().find(|a| a.to == en).expect("sent to en");
+    assert!(
+        to_en.body.starts_with("Hi from City Planning!"),
+        "{}",
+        to_en.body
+    );
+    assert!(to_en.body.ends_with("How old are you?"), "{}", to_en.body);
+    let to_es = accepted.iter().find(|a| a.to == es).expect("sent to es");
+    assert!(
+        to_es.body.ends_with("¿Cuántos años tiene?"),
+        "{}",
+        to_es.body
+    );
+    assert_eq!(
+        app.count("sessions", "status = 'active' AND flow_id = 'youth-survey'")
+            .await,
+        2
+    );
+
+    // The reply is the answer to the first question, not a keyword or an unknown text.
+    let replies = app.say(&en, "17").await;
+    assert_eq!(replies, vec!["What is your ZIP code?".to_string()]);
+    let age: String = app
+        .db()
+        .scalar("SELECT value FROM answers WHERE question = 'age'", &[])
+        .await;
+    assert_eq!(age, "17");
+    // Her ZIP code is already known, so the survey goes on to how she gets around.
+    let replies = app.say(&es, "15").await;
+    assert!(
+        replies.len() == 1 && replies[0].starts_with("¿Cómo se mueve por la ciudad?"),
+        "{replies:?}"
+    );
+    assert_eq!(
+        app.count(
+            "outbox",
+            "kind = 'invitation' AND state = 'sent' AND session_id IS NOT NULL"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invitation_cancelled_before_it_goes_leaves_no_session() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_on(&shipped_flows(), outbound(&stub)).await;
+    let store = store_of(&app).await;
+    consenting(&store, &[resident(1)]).await;
+    let later = (Timestamp::now() + jiff::SignedDuration::from_hours(3)).to_string();
+    let out = ok(&civictext(
+        &app,
+        &["broadcast", "--flow", "youth-survey", "--at", &later],
+    ));
+    let id = queued_id(&out);
+    ok(&civictext(&app, &["broadcast", "cancel", &id.to_string()]));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.count("sessions", "TRUE").await, 0);
+    // The resident's next text is handled as any other: no survey is waiting for it.
+    let replies = app.say(&resident(1), "17").await;
+    assert!(!replies.iter().any(|r| r.contains("ZIP")), "{replies:?}");
+}
