@@ -434,8 +434,14 @@ async fn an_invitation_opens_the_survey_when_sent_so_the_reply_is_its_first_answ
     consenting(&store, &[en.clone(), es.clone()]).await;
     profile(&app, &es, "es", "40202").await;
 
-    let out = ok(&civictext(&app, &["broadcast", "--flow", "youth-survey"]));
+    // A few seconds ahead, so the queued rows can be looked at before they go.
+    let soon = (Timestamp::now() + jiff::SignedDuration::from_secs(5)).to_string();
+    let out = ok(&civictext(
+        &app,
+        &["broadcast", "--flow", "youth-survey", "--at", &soon],
+    ));
     let id = queued_id(&out);
+    assert_eq!(app.count("outbox", "kind = 'invitation'").await, 2);
     assert_eq!(
         app.count("sessions", "TRUE").await,
         0,
