@@ -8,6 +8,7 @@ pub mod bench;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod csv_safe;
 pub mod export;
 pub mod flow;

@@ -131,6 +131,12 @@ impl Application {
             }),
             pseudonyms,
             webhook_deadline: Duration::from_secs(settings.webhook_deadline),
+            console: Arc::new(crate::console::ConsoleSettings {
+                secure_cookies: settings
+                    .public_url
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("https://")),
+            }),
         };
         let listener = TcpListener::bind(settings.bind)
             .await

@@ -1,6 +1,7 @@
-//! Who may use the agencies' API: scoped tokens (only their hashes are stored) and the audit log
-//! of every use.
+//! Who may use the agencies' API (scoped tokens, only their hashes stored, every use audited)
+//! and the staff console (accounts with roles, Argon2id passwords, sessions).
 
+pub mod staff;
 pub mod tokens;
 
 pub use tokens::{NewToken, Scope, ScopeSet, TokenError, hash_token};

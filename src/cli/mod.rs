@@ -7,6 +7,7 @@ mod flows;
 mod init;
 mod serve;
 mod simulate;
+mod staff;
 mod tokens;
 
 use std::path::PathBuf;
@@ -52,6 +53,10 @@ pub enum Command {
     /// API tokens for agencies: create, list, revoke, and the log of their use.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Staff accounts of the console at /console: add (prints a one-time link to set the
+    /// password), link (a new one), list.
+    #[command(subcommand)]
+    Staff(staff::StaffCommand),
     /// Copy the SQLite database to FILE while the gateway keeps running (a consistent
     /// snapshot, checked for integrity). For PostgreSQL it names the pg_dump command to use.
     Backup {
@@ -129,6 +134,7 @@ pub fn main() -> ExitCode {
             settings,
         } => serve::export(&settings, &flow, format, include_phones),
         Command::Tokens(command) => tokens::run(command),
+        Command::Staff(command) => staff::run(command),
         Command::Backup { file, settings } => backup::run(&settings, &file),
         Command::Broadcast(args) => broadcast::run(*args),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),

@@ -48,7 +48,7 @@ pub enum TokensCommand {
     },
 }
 
-fn with_store<T>(
+pub(super) fn with_store<T>(
     flags: &Overrides,
     work: impl AsyncFnOnce(Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {

@@ -1,5 +1,5 @@
-//! HTTP: the Twilio webhooks (inbound texts, delivery statuses), the health probes and the
-//! agencies' API.
+//! HTTP: the Twilio webhooks (inbound texts, delivery statuses), the health probes, the
+//! agencies' API and the staff console.
 
 pub mod api;
 pub mod error;
@@ -43,12 +43,15 @@ pub struct AppState {
     pub pseudonyms: crate::privacy::Pseudonyms,
     /// Time to store and answer a text once its request has been read.
     pub webhook_deadline: Duration,
+    /// The staff console's settings.
+    pub console: Arc<crate::console::ConsoleSettings>,
 }
 
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(state.clone()))
+        .merge(crate::console::router(state.clone()))
         .route(webhook::SMS_PATH, post(webhook::sms))
         .route(status::STATUS_PATH, post(status::status))
         .route("/healthz", get(health::healthz))

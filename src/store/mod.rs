@@ -12,6 +12,7 @@ mod postgres_auth;
 mod postgres_outbox;
 mod postgres_requests;
 mod postgres_results;
+mod postgres_staff;
 mod queue;
 pub mod requests;
 pub mod results;
@@ -20,7 +21,9 @@ mod sqlite_auth;
 mod sqlite_outbox;
 mod sqlite_requests;
 mod sqlite_results;
+mod sqlite_staff;
 mod sqlite_writer;
+pub mod staff;
 
 use std::collections::BTreeMap;
 
@@ -33,6 +36,7 @@ pub use outbox::{
     OutboxKind, OutboxText, RecipientFact, SendOutcome, Verdict,
 };
 pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
+pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};
 
 use crate::flow::catalog::{Catalog, SourceFile};
 pub use postgres::PgStore;
