@@ -89,12 +89,7 @@ impl Application {
                 .with_context(|| format!("unknown time zone {name:?}"))?,
             None => jiff::tz::TimeZone::system(),
         };
-        let replies = Replies {
-            organization: settings.organization.clone(),
-            help_contact: settings.help_contact.clone(),
-            organization_by_language: settings.organization_by_language.clone(),
-            help_contact_by_language: settings.help_contact_by_language.clone(),
-        };
+        let replies = replies(settings);
         if replies.help_contact != crate::gateway::replies::DEFAULT_HELP_CONTACT
             && !replies.help_contact_by_language.contains_key("es")
         {
@@ -281,5 +276,15 @@ fn redact_url(url: &str) -> String {
             format!("{scheme}://(hidden)@{host}")
         }
         None => url.to_string(),
+    }
+}
+
+/// The gateway's own texts as `settings` word them (organisation name, help contact).
+pub fn replies(settings: &Settings) -> Replies {
+    Replies {
+        organization: settings.organization.clone(),
+        help_contact: settings.help_contact.clone(),
+        organization_by_language: settings.organization_by_language.clone(),
+        help_contact_by_language: settings.help_contact_by_language.clone(),
     }
 }

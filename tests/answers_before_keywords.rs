@@ -336,6 +336,7 @@ fn a_text_the_waiting_question_accepts_is_always_its_answer_never_another_flows_
                 today: jiff::civil::date(2026, 6, 1),
                 entropy: 7,
                 provider_command: None,
+                request: None,
             };
             let d = decide(
                 &set,

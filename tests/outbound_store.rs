@@ -150,7 +150,7 @@ async fn a_status_change_is_stored_with_its_note_and_history(b: Backend) {
     assert_eq!(before.status_notes, None);
     assert_eq!(before.updated_at, None);
     assert_eq!(before.created_at, filed);
-    assert_eq!(before.phone, "+15025550111");
+    assert_eq!(before.phone.as_deref(), Some("+15025550111"));
 
     let first = b
         .store
@@ -162,7 +162,7 @@ async fn a_status_change_is_stored_with_its_note_and_history(b: Backend) {
                 "dana",
                 "2026-03-02T09:00:00Z",
             ),
-            |_| None,
+            |_, _| None,
         )
         .await
         .unwrap()
@@ -174,7 +174,7 @@ async fn a_status_change_is_stored_with_its_note_and_history(b: Backend) {
         .update_request_status(
             "PH4K7M2Q",
             &change("closed", None, "lee", "2026-03-04T16:30:00.123456Z"),
-            |_| None,
+            |_, _| None,
         )
         .await
         .unwrap()
@@ -232,7 +232,7 @@ async fn a_status_change_queues_the_residents_follow_up_in_the_same_transaction(
                 "dana",
                 "2026-03-02T09:00:00Z",
             ),
-            |r| {
+            |r, _| {
                 Some(OutboxText {
                     kind: OutboxKind::RequestUpdate,
                     body: format!(
@@ -273,7 +273,7 @@ async fn an_unknown_tracking_code_changes_nothing(b: Backend) {
         .update_request_status(
             "NOSUCH00",
             &change("closed", Some("x"), "dana", "2026-03-02T09:00:00Z"),
-            |_| {
+            |_, _| {
                 asked = true;
                 None
             },
@@ -302,7 +302,7 @@ async fn a_malformed_status_word_is_refused(b: Backend) {
             .update_request_status(
                 "PH4K7M2T",
                 &change(bad, None, "dana", "2026-03-02T09:00:00Z"),
-                |_| None,
+                |_, _| None,
             )
             .await;
         assert!(matches!(refused, Err(StoreError::Invalid(_))), "{bad:?}");
@@ -320,7 +320,7 @@ async fn tracking_codes_are_found_whatever_their_case(b: Backend) {
         .update_request_status(
             "Ph4K7m2V",
             &change("closed", None, "dana", "2026-03-02T09:00:00Z"),
-            |_| None,
+            |_, _| None,
         )
         .await
         .unwrap();
@@ -329,7 +329,7 @@ async fn tracking_codes_are_found_whatever_their_case(b: Backend) {
 
 async fn a_dedupe_key_queues_one_row_only(b: Backend) {
     file_request(&b, "+15025550116", "PH4K7M2W", at("2026-03-01T12:00:00Z")).await;
-    let text = |_: &_| {
+    let text = |_: &_, _: &str| {
         Some(OutboxText {
             kind: OutboxKind::RequestUpdate,
             body: "Closed".into(),

@@ -5,6 +5,7 @@ mod bench;
 mod broadcast;
 mod flows;
 mod init;
+mod requests;
 mod serve;
 mod simulate;
 mod staff;
@@ -57,6 +58,10 @@ pub enum Command {
     /// password), link (a new one), list.
     #[command(subcommand)]
     Staff(staff::StaffCommand),
+    /// Service requests: list them, show one with its history, change its status (which
+    /// texts the resident).
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
     /// Copy the SQLite database to FILE while the gateway keeps running (a consistent
     /// snapshot, checked for integrity). For PostgreSQL it names the pg_dump command to use.
     Backup {
@@ -135,6 +140,7 @@ pub fn main() -> ExitCode {
         } => serve::export(&settings, &flow, format, include_phones),
         Command::Tokens(command) => tokens::run(command),
         Command::Staff(command) => staff::run(command),
+        Command::Requests(command) => requests::run(command),
         Command::Backup { file, settings } => backup::run(&settings, &file),
         Command::Broadcast(args) => broadcast::run(*args),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),

@@ -172,6 +172,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             today,
             entropy,
             provider_command: None,
+            request: None,
         };
         let d = dispatch::decide(&flows, &replies, &rules, &snapshot, &input);
         let mut shown: Vec<Effect> = d

@@ -10,7 +10,10 @@ use super::replies::Reply;
 use crate::flow::engine::{self, Context, Effect, Inbound, Media, Outcome, Status};
 use crate::flow::precedence::{self, During};
 use crate::sms::vocabulary::{self, Command, Reading};
-use crate::store::{Decision, SessionEnd, SessionWrite, Snapshot, Throttle};
+use crate::store::{Decision, RequestInfo, SessionEnd, SessionWrite, Snapshot, Throttle};
+
+/// The route of a text that asked about the resident's own service request.
+pub const REQUEST_STATUS: &str = "request_status";
 
 /// The route of a text whose flow the engine stopped (a loop, too many texts): see
 /// [`crate::flow::engine::Status::Failed`].
@@ -50,6 +53,9 @@ pub struct Input<'a> {
     /// The provider's own reading of the text as opt-out, opt-in or help, obeyed whatever
     /// the body says.
     pub provider_command: Option<Command>,
+    /// The service request whose tracking code the text is, if it is one (read beforehand:
+    /// see [`super::requests::tracking_code_in`]).
+    pub request: Option<&'a RequestInfo>,
 }
 
 /// Decides what one inbound text does. Pure: the same snapshot and input give the same decision.
@@ -87,6 +93,22 @@ fn conversation(
 ) -> Decision {
     let contact = snapshot.contact.as_ref();
     let contact_lang = contact.and_then(|c| c.language.as_deref());
+
+    // The resident's own tracking code, sent at any point: the status of that request, and the
+    // conversation (if any) left exactly as it was, its question still waiting. A code is
+    // eight random characters the gateway gave this resident, so it is never a plausible
+    // answer to a question; someone else's code is an ordinary text.
+    if let (Some(request), Some(c)) = (input.request, contact)
+        && request.contact_id == Some(c.id)
+    {
+        let lang = contact_lang.or(snapshot.session.as_ref().map(|s| s.state.language.as_str()));
+        return Decision {
+            replies: vec![replies.request_status(request, lang)],
+            throttle: contact_reset(contact),
+            route: REQUEST_STATUS,
+            ..Decision::default()
+        };
+    }
 
     let ctx_contact = contact.map(|c| {
         let mut fields = c.fields.clone();
@@ -360,6 +382,7 @@ mod tests {
             today: jiff::civil::date(2027, 1, 15),
             entropy: 7,
             provider_command: None,
+            request: None,
         }
     }
 

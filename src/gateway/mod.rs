@@ -6,6 +6,7 @@ pub mod dispatch;
 pub mod flows;
 pub mod reload;
 pub mod replies;
+pub mod requests;
 
 use std::sync::{Arc, RwLock};
 
@@ -79,6 +80,10 @@ impl Gateway {
         let text = msg.body.clone();
         let media = msg.media.clone();
         let provider_command = msg.provider_command;
+        let request = match requests::tracking_code_in(&msg.body) {
+            Some(code) => self.store.service_request(&code).await?,
+            None => None,
+        };
         let handled = self
             .store
             .handle_inbound(msg, move |snapshot| {
@@ -89,6 +94,7 @@ impl Gateway {
                     today,
                     entropy,
                     provider_command,
+                    request: request.as_ref(),
                 };
                 dispatch::decide(&flows, &replies, &rules, snapshot, &input)
             })

@@ -35,7 +35,7 @@ pub use outbox::{
     ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, Invitation, NewBroadcast,
     OutboxKind, OutboxText, RecipientFact, SendOutcome, Verdict,
 };
-pub use requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
+pub use requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};
 
 use crate::flow::catalog::{Catalog, SourceFile};

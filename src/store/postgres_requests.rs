@@ -6,12 +6,13 @@ use sqlx::{PgPool, Row};
 use super::StoreError;
 use super::outbox::OutboxText;
 use super::postgres::{Ts, pg_text, ts};
-use super::requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
+use super::requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 
 const SQL_GET: &str = "SELECT r.id, r.code, r.service, r.description, r.location, r.photo,
-        r.status, r.status_notes, r.flow_id, r.contact_id, c.phone, r.created_at, r.updated_at
-     FROM service_requests r JOIN contacts c ON c.id = r.contact_id
-     WHERE upper(r.code) = upper($1)";
+        r.status, r.status_notes, r.flow_id, r.contact_id, c.phone, c.language, r.channel,
+        r.created_at, r.updated_at
+     FROM service_requests r LEFT JOIN contacts c ON c.id = r.contact_id
+     WHERE r.code = $1";
 
 fn info(r: &PgRow) -> Result<RequestInfo, StoreError> {
     Ok(RequestInfo {
@@ -26,6 +27,8 @@ fn info(r: &PgRow) -> Result<RequestInfo, StoreError> {
         flow_id: r.get("flow_id"),
         contact_id: r.get("contact_id"),
         phone: r.get("phone"),
+        language: r.get("language"),
+        channel: r.get("channel"),
         created_at: r.get::<Ts, _>("created_at").0,
         updated_at: r.get::<Option<Ts>, _>("updated_at").map(|t| t.0),
     })
@@ -50,7 +53,7 @@ pub(super) async fn history(
     let rows = sqlx::query(
         "SELECT u.old_status, u.status, u.note, u.changed_by, u.changed_at
          FROM service_request_updates u JOIN service_requests r ON r.id = u.request_id
-         WHERE upper(r.code) = upper($1) ORDER BY u.id",
+         WHERE r.code = $1 ORDER BY u.id",
     )
     .bind(code)
     .fetch_all(pool)
@@ -73,7 +76,7 @@ pub(super) async fn update(
     pool: &PgPool,
     code: &str,
     change: &StatusChange,
-    follow_up: impl FnOnce(&RequestInfo) -> Option<OutboxText>,
+    follow_up: impl FnOnce(&RequestInfo, &str) -> Option<OutboxText>,
 ) -> Result<Option<RequestUpdated>, StoreError> {
     let mut tx = pool.begin().await?;
     // FOR UPDATE: two staff changing one request at once are applied one after the other.
@@ -112,12 +115,16 @@ pub(super) async fn update(
     .bind(ts(change.at))
     .execute(&mut *tx)
     .await?;
-    let follow_up = match follow_up(&request) {
-        Some(text) => {
+    let follow_up = match (
+        request.contact_id,
+        &request.phone,
+        follow_up(&request, &old_status),
+    ) {
+        (Some(contact_id), Some(phone), Some(text)) => {
             super::postgres_outbox::insert(
                 &mut tx,
-                request.contact_id,
-                &request.phone,
+                contact_id,
+                phone,
                 &text,
                 super::postgres_outbox::Causes {
                     request_id: Some(request.id),
@@ -127,7 +134,7 @@ pub(super) async fn update(
             )
             .await?
         }
-        None => None,
+        _ => None,
     };
     tx.commit().await?;
     Ok(Some(RequestUpdated {
@@ -135,4 +142,28 @@ pub(super) async fn update(
         old_status,
         follow_up,
     }))
+}
+
+/// See [`super::Store::file_request`].
+pub(super) async fn file(pool: &PgPool, r: &NewRequest) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO service_requests (code, flow_id, service, description, location, photo,
+                                       created_at, channel, lat, lon, attributes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (code) DO NOTHING",
+    )
+    .bind(&r.code)
+    .bind(&r.flow_id)
+    .bind(&r.service)
+    .bind(r.description.as_deref().map(pg_text))
+    .bind(r.location.as_deref().map(pg_text))
+    .bind(r.photo.as_deref().map(pg_text))
+    .bind(ts(r.at))
+    .bind(&r.channel)
+    .bind(r.lat)
+    .bind(r.lon)
+    .bind(r.attributes.as_deref().map(pg_text))
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

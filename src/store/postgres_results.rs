@@ -26,12 +26,19 @@ fn request(r: &PgRow) -> Result<RequestRow, StoreError> {
         location: r.try_get("location")?,
         photo: r.try_get("photo")?,
         status: r.try_get("status")?,
+        status_notes: r.try_get("status_notes")?,
         created_at: r.try_get::<Ts, _>("created_at")?.0,
+        updated_at: r.try_get::<Option<Ts>, _>("updated_at")?.map(|t| t.0),
+        channel: r.try_get("channel")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+        attributes: r.try_get("attributes")?,
     })
 }
 
 const REQUEST_COLUMNS: &str = "id, code, flow_id, service, description, location, photo, \
-                               status, created_at, created_xid::text AS xid";
+                               status, status_notes, created_at, updated_at, channel, lat, lon, \
+                               attributes, created_xid::text AS xid";
 
 /// The oldest transaction that might still commit rows into this database: the oldest one
 /// running in this statement's snapshot, leaving out those `pg_stat_activity` shows running in

@@ -81,7 +81,7 @@ pub struct SummaryCounts {
 }
 
 /// A service request as agencies see it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestRow {
     pub id: i64,
     /// The tracking code the resident was given.
@@ -92,7 +92,18 @@ pub struct RequestRow {
     pub location: Option<String>,
     pub photo: Option<String>,
     pub status: String,
+    /// The latest note given with a status change.
+    pub status_notes: Option<String>,
     pub created_at: Timestamp,
+    /// When the status last changed; None while it never has.
+    pub updated_at: Option<Timestamp>,
+    /// `sms`, or `open311` for a request posted by another system.
+    pub channel: String,
+    /// WGS84 latitude and longitude, when the filer gave them.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Answers to the service's attributes (a JSON object), when the filer gave any.
+    pub attributes: Option<String>,
 }
 
 /// Which service requests to list.
@@ -105,7 +116,7 @@ pub struct RequestFilter {
 }
 
 /// A page of service requests.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestPage {
     pub rows: Vec<RequestRow>,
     pub next: Option<String>,
@@ -232,11 +243,12 @@ impl Store {
         Ok(Ok(page))
     }
 
-    /// The service request with tracking code `code`.
+    /// The service request with tracking code `code` (in either case).
     pub async fn request_by_code(&self, code: &str) -> Result<Option<RequestRow>, StoreError> {
+        let code = code.trim().to_ascii_uppercase();
         match self {
-            Store::Sqlite(s) => s.request_by_code(code).await,
-            Store::Postgres(s) => s.request_by_code(code).await,
+            Store::Sqlite(s) => s.request_by_code(&code).await,
+            Store::Postgres(s) => s.request_by_code(&code).await,
         }
     }
 

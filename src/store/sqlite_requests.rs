@@ -5,13 +5,14 @@ use sqlx::{Row, SqlitePool};
 
 use super::StoreError;
 use super::outbox::OutboxText;
-use super::requests::{RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
+use super::requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 use super::sqlite::{parse_ts, ts};
 
 const SQL_GET: &str = "SELECT r.id, r.code, r.service, r.description, r.location, r.photo,
-        r.status, r.status_notes, r.flow_id, r.contact_id, c.phone, r.created_at, r.updated_at
-     FROM service_requests r JOIN contacts c ON c.id = r.contact_id
-     WHERE r.code = ? COLLATE NOCASE";
+        r.status, r.status_notes, r.flow_id, r.contact_id, c.phone, c.language, r.channel,
+        r.created_at, r.updated_at
+     FROM service_requests r LEFT JOIN contacts c ON c.id = r.contact_id
+     WHERE r.code = ?";
 
 fn info(r: &SqliteRow) -> Result<RequestInfo, StoreError> {
     Ok(RequestInfo {
@@ -26,6 +27,8 @@ fn info(r: &SqliteRow) -> Result<RequestInfo, StoreError> {
         flow_id: r.get("flow_id"),
         contact_id: r.get("contact_id"),
         phone: r.get("phone"),
+        language: r.get("language"),
+        channel: r.get("channel"),
         created_at: parse_ts(Some(r.get("created_at")))?.expect("given"),
         updated_at: parse_ts(r.get("updated_at"))?,
     })
@@ -50,7 +53,7 @@ pub(super) async fn history(
     let rows = sqlx::query(
         "SELECT u.old_status, u.status, u.note, u.changed_by, u.changed_at
          FROM service_request_updates u JOIN service_requests r ON r.id = u.request_id
-         WHERE r.code = ? COLLATE NOCASE ORDER BY u.id",
+         WHERE r.code = ? ORDER BY u.id",
     )
     .bind(code)
     .fetch_all(pool)
@@ -73,7 +76,7 @@ pub(super) async fn update(
     pool: &SqlitePool,
     code: &str,
     change: &StatusChange,
-    follow_up: impl FnOnce(&RequestInfo) -> Option<OutboxText>,
+    follow_up: impl FnOnce(&RequestInfo, &str) -> Option<OutboxText>,
 ) -> Result<Option<RequestUpdated>, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let Some(row) = sqlx::query(SQL_GET)
@@ -111,12 +114,16 @@ pub(super) async fn update(
     .bind(ts(change.at))
     .execute(&mut *tx)
     .await?;
-    let follow_up = match follow_up(&request) {
-        Some(text) => {
+    let follow_up = match (
+        request.contact_id,
+        &request.phone,
+        follow_up(&request, &old_status),
+    ) {
+        (Some(contact_id), Some(phone), Some(text)) => {
             super::sqlite_outbox::insert(
                 &mut tx,
-                request.contact_id,
-                &request.phone,
+                contact_id,
+                phone,
                 &text,
                 super::sqlite_outbox::Causes {
                     request_id: Some(request.id),
@@ -126,7 +133,7 @@ pub(super) async fn update(
             )
             .await?
         }
-        None => None,
+        _ => None,
     };
     tx.commit().await?;
     Ok(Some(RequestUpdated {
@@ -134,4 +141,28 @@ pub(super) async fn update(
         old_status,
         follow_up,
     }))
+}
+
+/// See [`super::Store::file_request`].
+pub(super) async fn file(pool: &SqlitePool, r: &NewRequest) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "INSERT INTO service_requests (code, flow_id, service, description, location, photo,
+                                       created_at, channel, lat, lon, attributes)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (code) DO NOTHING",
+    )
+    .bind(&r.code)
+    .bind(&r.flow_id)
+    .bind(&r.service)
+    .bind(&r.description)
+    .bind(&r.location)
+    .bind(&r.photo)
+    .bind(ts(r.at))
+    .bind(&r.channel)
+    .bind(r.lat)
+    .bind(r.lon)
+    .bind(&r.attributes)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -29,12 +29,18 @@ fn request(r: &SqliteRow) -> Result<RequestRow, StoreError> {
         location: r.try_get("location")?,
         photo: r.try_get("photo")?,
         status: r.try_get("status")?,
+        status_notes: r.try_get("status_notes")?,
         created_at: required_ts(r, "created_at")?,
+        updated_at: parse_ts(r.try_get("updated_at")?)?,
+        channel: r.try_get("channel")?,
+        lat: r.try_get("lat")?,
+        lon: r.try_get("lon")?,
+        attributes: r.try_get("attributes")?,
     })
 }
 
-const REQUEST_COLUMNS: &str =
-    "id, code, flow_id, service, description, location, photo, status, created_at";
+const REQUEST_COLUMNS: &str = "id, code, flow_id, service, description, location, photo, status, \
+                               status_notes, created_at, updated_at, channel, lat, lon, attributes";
 
 impl SqliteStore {
     /// See [`super::Store::responses_page`].

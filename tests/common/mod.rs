@@ -560,3 +560,52 @@ pub fn joined(msgs: &[String]) -> String {
 pub fn phone(n: u32) -> String {
     format!("+1502555{n:04}")
 }
+
+impl TestApp {
+    /// Files a pothole report at `address` by text through the shipped `service-request` flow
+    /// (the gateway must serve the shipped flows), in English or (`es`) Spanish; returns the
+    /// tracking code the resident was given.
+    pub async fn report_pothole(&self, from: &str, address: &str, lang: &str) -> String {
+        let (keyword, yes, skip) = match lang {
+            "es" => ("REPORTE", "sí", "SALTAR"),
+            _ => ("REPORT", "yes", "SKIP"),
+        };
+        for text in [keyword, "1", address, yes, skip] {
+            self.say(from, text).await;
+        }
+        let last = joined(&self.say(from, skip).await);
+        let code = last
+            .rsplit(' ')
+            .next()
+            .filter(|c| c.len() == 9 && c.as_bytes()[4] == b'-')
+            .unwrap_or_else(|| panic!("no tracking code in {last:?}"));
+        code.to_string()
+    }
+
+    /// Runs the `civictext` binary with `args` against this gateway's database (and nothing
+    /// else from the environment); returns (success, stdout).
+    pub fn civictext(&self, args: &[&str]) -> (bool, String) {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_civictext"))
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .args(args)
+            .args(["--database-url", &self.settings.database_url])
+            .output()
+            .expect("civictext runs");
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).expect("UTF-8 output"),
+        )
+    }
+
+    /// A new API token with `scopes` (comma-separated), made with `civictext tokens create`.
+    pub fn token(&self, name: &str, scopes: &str) -> String {
+        let (ok, out) = self.civictext(&["tokens", "create", "--name", name, "--scope", scopes]);
+        assert!(ok, "tokens create failed: {out}");
+        out.lines()
+            .last()
+            .expect("the token is printed")
+            .to_string()
+    }
+}

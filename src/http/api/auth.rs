@@ -14,6 +14,8 @@ use crate::store::NewAuditEntry;
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub token_id: i64,
+    /// Who the token is for: recorded as the author of the changes it makes.
+    pub token_name: String,
     pub scopes: ScopeSet,
 }
 
@@ -78,6 +80,7 @@ pub async fn authenticate(
                 Ok(scopes) => {
                     request.extensions_mut().insert(Caller {
                         token_id: token.id,
+                        token_name: token.name.clone(),
                         scopes,
                     });
                     (Some(token.id), next.run(request).await)

@@ -25,7 +25,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/flows/{flow}/summary", get(summary::summary))
         .route("/api/v1/responses", get(responses::list))
         .route("/api/v1/requests", get(requests::list))
-        .route("/api/v1/requests/{code}", get(requests::one))
+        .route(
+            "/api/v1/requests/{code}",
+            get(requests::one).patch(requests::update),
+        )
         .route_layer(from_fn_with_state(state, auth::authenticate));
     Router::new()
         .route("/api/v1/openapi.json", get(openapi::json))

@@ -35,12 +35,14 @@ impl Modify for BearerAuth {
         title = "civictext agencies' API",
         description = "Results of the city's SMS conversations and the service requests residents filed. \
 Every request needs an API token with the right scope: `results` (pseudonymous answers and \
-summaries), `results:pii` (adds phone numbers), `requests` (read service requests). Errors are \
+summaries), `results:pii` (adds phone numbers), `requests` (read service requests), `requests:write` \
+(change a request's status, which texts the resident). Errors are \
 RFC 9457 problem details. Lists page by an opaque cursor: walking every page returns each row \
 once, even while residents keep texting.",
     ),
     paths(
         flows::list, flows::one, summary::summary, responses::list, requests::list, requests::one,
+        requests::update,
     ),
     components(schemas(problem::Problem)),
     modifiers(&BearerAuth),

@@ -1,6 +1,6 @@
 //! `/api/v1/requests`: service requests residents filed by text.
 
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use super::responses::instant;
 use crate::auth::Scope;
 use crate::http::AppState;
 use crate::store::results::{RequestFilter, RequestRow};
+use crate::store::{RequestInfo, StatusChange, requests::is_valid_status};
 
 /// Filters and paging of `/api/v1/requests`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -49,9 +50,15 @@ pub struct RequestItem {
     pub location: Option<String>,
     /// URL of the resident's photo.
     pub photo: Option<String>,
+    /// `open` when filed, then whatever staff set (`in_progress`, `closed` ...).
     pub status: String,
+    /// The latest note given with a status change, as the resident was told it.
+    pub status_notes: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// When the status last changed; null while it never has.
+    #[schema(format = DateTime)]
+    pub updated_at: Option<String>,
 }
 
 /// A page of service requests.
@@ -71,7 +78,24 @@ fn item(r: RequestRow) -> RequestItem {
         location: r.location,
         photo: r.photo,
         status: r.status,
+        status_notes: r.status_notes,
         created_at: r.created_at.to_string(),
+        updated_at: r.updated_at.map(|t| t.to_string()),
+    }
+}
+
+fn from_info(r: RequestInfo) -> RequestItem {
+    RequestItem {
+        code: r.code,
+        flow: r.flow_id,
+        service: r.service,
+        description: r.description,
+        location: r.location,
+        photo: r.photo,
+        status: r.status,
+        status_notes: r.status_notes,
+        created_at: r.created_at.to_string(),
+        updated_at: r.updated_at.map(|t| t.to_string()),
     }
 }
 
@@ -142,4 +166,94 @@ pub async fn one(
         .await?
         .map(|r| Json(item(r)))
         .ok_or_else(|| Problem::not_found(format!("There is no service request {code:?}.")))
+}
+
+/// A status change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusUpdate {
+    /// The new status: 1 to 32 lower-case letters, digits or `_`, e.g. `in_progress`, `closed`.
+    #[schema(pattern = "^[a-z0-9_]{1,32}$", example = "closed")]
+    pub status: String,
+    /// A note for the resident (sent to them, and kept as the request's `status_notes`);
+    /// omit it to keep the previous note. At most 480 characters.
+    #[schema(max_length = 480)]
+    pub note: Option<String>,
+}
+
+/// The request after a status change.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusUpdated {
+    pub request: RequestItem,
+    /// The status before this change.
+    pub previous_status: String,
+    /// True when a text telling the resident was queued (it goes outside their quiet hours,
+    /// and not at all if they have opted out); false when nothing they would notice changed or
+    /// nobody can be texted about this request.
+    pub resident_notified: bool,
+}
+
+/// Longest note accepted: three SMS segments of plain text.
+pub const MAX_NOTE_CHARS: usize = 480;
+
+/// Changes a service request's status, with a note for the resident. The change is kept in
+/// the request's history with the token's name, and the resident is texted about it.
+#[utoipa::path(
+    patch, path = "/api/v1/requests/{code}", tag = "requests",
+    params(("code" = String, Path, description = "The tracking code")),
+    request_body(content = StatusUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The status was changed", body = StatusUpdated),
+        (status = 400, description = "The body is invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `requests:write` scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such request", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body is not JSON", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(code): Path<String>,
+    body: Result<Json<StatusUpdate>, JsonRejection>,
+) -> Result<Json<StatusUpdated>, Problem> {
+    caller.require(Scope::RequestsWrite)?;
+    let Json(body) = body.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the change as `Content-Type: application/json`.",
+        ),
+        other => Problem::bad_request(other.body_text()),
+    })?;
+    if !is_valid_status(&body.status) {
+        return Err(Problem::bad_request(
+            "`status` must be 1 to 32 lower-case letters, digits or `_`, e.g. `closed`.",
+        ));
+    }
+    let note = body.note.map(|n| n.trim().to_string());
+    if note
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS)
+    {
+        return Err(Problem::bad_request(format!(
+            "`note` must be at most {MAX_NOTE_CHARS} characters."
+        )));
+    }
+    let change = StatusChange {
+        status: body.status,
+        note: note.filter(|n| !n.is_empty()),
+        changed_by: format!("token:{}", caller.token_name),
+        at: jiff::Timestamp::now(),
+    };
+    let gateway = &state.gateway;
+    let updated =
+        crate::gateway::requests::change_status(&gateway.store, &gateway.replies, &code, &change)
+            .await?
+            .ok_or_else(|| Problem::not_found(format!("There is no service request {code:?}.")))?;
+    Ok(Json(StatusUpdated {
+        resident_notified: updated.follow_up.is_some(),
+        previous_status: updated.old_status,
+        request: from_info(updated.request),
+    }))
 }
