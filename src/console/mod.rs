@@ -8,7 +8,9 @@
 
 pub mod account;
 pub mod admin;
+pub mod charts;
 pub mod home;
+pub mod results;
 pub mod session;
 
 use askama::Template;
@@ -216,6 +218,15 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/console/staff/{id}", post(admin::change_staff))
         .route("/console/audit", get(admin::audit_page))
+        .route("/console/flows/{flow}", get(results::flow_page))
+        .route(
+            "/console/flows/{flow}/responses",
+            get(results::responses_page),
+        )
+        .route(
+            "/console/flows/{flow}/responses.csv",
+            get(results::responses_csv),
+        )
         .route("/console/static/console.css", get(css))
         .layer(from_fn_with_state(state, session::guard))
 }

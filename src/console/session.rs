@@ -187,7 +187,7 @@ pub trait Gate {
 /// Signed-in staff whose role grants `G`'s permission: a handler taking `Signed<Results>` is
 /// refused (403) to everyone else, and redirects a signed-out browser to the sign-in page.
 #[derive(Debug, Clone)]
-pub struct Signed<G: Gate>(pub Staff, PhantomData<G>);
+pub struct Signed<G: Gate>(pub Staff, pub PhantomData<G>);
 
 impl<G: Gate, S: Send + Sync> FromRequestParts<S> for Signed<G> {
     type Rejection = ConsoleError;

@@ -212,54 +212,7 @@ pub async fn list(
                 "CSV needs `flow`: its columns are that flow's questions.",
             ));
         };
-        let questions = crate::export::questions(&state.gateway.flows(), &flow);
-        let pseudonyms = state.pseudonyms.clone();
-        let head = Bytes::from(crate::export::csv_line(&crate::export::header(
-            &questions, pii,
-        )));
-        let rows = store.responses_stream(filter);
-        // Batches of rows per chunk: fewer, larger writes; the channel bounds memory.
-        let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
-            futures_util::stream::unfold(rows, move |mut rows| {
-                let questions = questions.clone();
-                let pseudonyms = pseudonyms.clone();
-                async move {
-                    let first = rows.recv().await?;
-                    let mut chunk = Vec::with_capacity(16 * 1024);
-                    let mut next = Some(first);
-                    while let Some(row) = next.take() {
-                        match row {
-                            Ok(row) => chunk.extend(crate::export::csv_line(
-                                &crate::export::record(&row, &questions, &pseudonyms, pii),
-                            )),
-                            Err(e) => {
-                                tracing::error!(error = %e, "CSV stream failed");
-                                return Some((
-                                    Err(std::io::Error::other("the export failed")),
-                                    rows,
-                                ));
-                            }
-                        }
-                        if chunk.len() < 16 * 1024 {
-                            next = rows.try_recv().ok();
-                        }
-                    }
-                    Some((Ok(Bytes::from(chunk)), rows))
-                }
-            }),
-        );
-        let body = Body::from_stream(body);
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"responses.csv\"",
-                ),
-            ],
-            body,
-        )
-            .into_response());
+        return Ok(csv_download(&state, filter, &flow, pii));
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -279,6 +232,60 @@ pub async fn list(
         next_cursor: page.next.as_deref().map(cursor::encode),
     })
     .into_response())
+}
+
+/// Every session of `flow` matching `filter` as one CSV download (the columns of `civictext
+/// export`), streamed page by page with flat memory. Phone numbers only with `pii`.
+pub fn csv_download(state: &AppState, filter: ResultsFilter, flow: &str, pii: bool) -> Response {
+    let store = state.gateway.store.clone();
+    let questions = crate::export::questions(&state.gateway.flows(), flow);
+    let pseudonyms = state.pseudonyms.clone();
+    let head = Bytes::from(crate::export::csv_line(&crate::export::header(
+        &questions, pii,
+    )));
+    let rows = store.responses_stream(filter);
+    // Batches of rows per chunk: fewer, larger writes; the channel bounds memory.
+    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
+        futures_util::stream::unfold(rows, move |mut rows| {
+            let questions = questions.clone();
+            let pseudonyms = pseudonyms.clone();
+            async move {
+                let first = rows.recv().await?;
+                let mut chunk = Vec::with_capacity(16 * 1024);
+                let mut next = Some(first);
+                while let Some(row) = next.take() {
+                    match row {
+                        Ok(row) => chunk.extend(crate::export::csv_line(&crate::export::record(
+                            &row,
+                            &questions,
+                            &pseudonyms,
+                            pii,
+                        ))),
+                        Err(e) => {
+                            tracing::error!(error = %e, "CSV stream failed");
+                            return Some((Err(std::io::Error::other("the export failed")), rows));
+                        }
+                    }
+                    if chunk.len() < 16 * 1024 {
+                        next = rows.try_recv().ok();
+                    }
+                }
+                Some((Ok(Bytes::from(chunk)), rows))
+            }
+        }),
+    );
+    let body = Body::from_stream(body);
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"responses.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 use futures_util::StreamExt as _;

@@ -1,0 +1,85 @@
+//! SQLite: chart data of the console's results page (see [`super::insights`]).
+
+use sqlx::Row as _;
+use sqlx::SqlitePool;
+
+use super::StoreError;
+use super::insights::{FlowInsights, LATEST_TEXTS};
+use super::sqlite::parse_ts;
+
+pub(super) async fn flow_insights(
+    pool: &SqlitePool,
+    flow: &str,
+    number_questions: &[String],
+    text_questions: &[String],
+) -> Result<FlowInsights, StoreError> {
+    let mut out = FlowInsights::default();
+    // Stored times are RFC 3339 in UTC, so the first ten characters are the UTC day.
+    for r in sqlx::query(
+        "SELECT substr(started_at, 1, 10) AS day, COUNT(*) AS n FROM sessions
+         WHERE flow_id = ? GROUP BY day ORDER BY day",
+    )
+    .bind(flow)
+    .fetch_all(pool)
+    .await?
+    {
+        out.per_day.push((r.try_get("day")?, r.try_get("n")?));
+    }
+    for r in sqlx::query(
+        "SELECT language, COUNT(*) AS n FROM sessions WHERE flow_id = ? GROUP BY language",
+    )
+    .bind(flow)
+    .fetch_all(pool)
+    .await?
+    {
+        out.languages
+            .insert(r.try_get("language")?, r.try_get("n")?);
+    }
+    for r in sqlx::query(
+        "SELECT (SELECT upper(trim(m.body)) FROM messages m
+                 WHERE m.session_id = s.id AND m.direction = 'in' AND m.route = 'keyword'
+                 ORDER BY m.id LIMIT 1) AS keyword, COUNT(*) AS n
+         FROM sessions s WHERE s.flow_id = ? GROUP BY keyword",
+    )
+    .bind(flow)
+    .fetch_all(pool)
+    .await?
+    {
+        out.keywords.insert(r.try_get("keyword")?, r.try_get("n")?);
+    }
+    for q in number_questions {
+        let mut values = Vec::new();
+        for r in sqlx::query(
+            "SELECT value, COUNT(*) AS n FROM answers
+             WHERE flow_id = ? AND question = ? AND category <> 'skipped' GROUP BY value",
+        )
+        .bind(flow)
+        .bind(q)
+        .fetch_all(pool)
+        .await?
+        {
+            values.push((r.try_get("value")?, r.try_get("n")?));
+        }
+        out.numbers.insert(q.clone(), values);
+    }
+    for q in text_questions {
+        let mut texts = Vec::new();
+        for r in sqlx::query(
+            "SELECT raw, answered_at FROM answers
+             WHERE flow_id = ? AND question = ? AND category <> 'skipped'
+             ORDER BY id DESC LIMIT ?",
+        )
+        .bind(flow)
+        .bind(q)
+        .bind(LATEST_TEXTS)
+        .fetch_all(pool)
+        .await?
+        {
+            let at = parse_ts(r.try_get("answered_at")?)?
+                .ok_or_else(|| StoreError::Corrupt("answer without time".into()))?;
+            texts.push((r.try_get("raw")?, at));
+        }
+        out.texts.insert(q.clone(), texts);
+    }
+    Ok(out)
+}
