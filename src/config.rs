@@ -82,6 +82,11 @@ pub struct Settings {
     /// metrics are served on `bind` while that is loopback, and nowhere otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_bind: Option<SocketAddr>,
+    /// Days message bodies are kept: older texts in and out, and the raw text of older answers,
+    /// are blanked by a background job (answers' values and every count stay). Unset: kept
+    /// until erased (`CIVICTEXT_RETENTION_DAYS`).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
 }
 
 /// The highest `max_connections` accepted.
@@ -117,6 +122,7 @@ impl Default for Settings {
             outbound_mps: 1.0,
             quiet_hours: "21:00-08:00".into(),
             metrics_bind: None,
+            retention_days: None,
         }
     }
 }
@@ -247,6 +253,7 @@ impl Settings {
                 "outbound_mps",
                 "quiet_hours",
                 "metrics_bind",
+                "retention_days",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",
@@ -386,6 +393,12 @@ impl Settings {
         }
         if let Err(e) = crate::outbound::quiet_hours::parse_setting(&self.quiet_hours) {
             invalid("quiet_hours", e.to_string())?;
+        }
+        if self.retention_days == Some(0) {
+            invalid(
+                "retention_days",
+                "retention_days must be at least 1 (leave it unset to keep message bodies)",
+            )?;
         }
         if self.twilio_from.is_some() && self.twilio_messaging_service_sid.is_some() {
             invalid(

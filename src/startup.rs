@@ -27,6 +27,8 @@ pub struct Application {
     limits: ConnectionLimits,
     gateway: Arc<Gateway>,
     reload: tokio::task::JoinHandle<()>,
+    /// The retention job, when `retention_days` is set.
+    retention: Option<tokio::task::JoinHandle<()>>,
     outbound: Option<crate::outbound::OutboundHandle>,
     /// The listener serving only `/metrics`, when `metrics_bind` is set.
     metrics: Option<TcpListener>,
@@ -107,6 +109,13 @@ impl Application {
         );
         let pseudonyms = pseudonyms(settings, &store).await?;
         let outbound = crate::outbound::start(settings, &store, time_zone.clone())?;
+        let retention = settings.retention_days.map(|days| {
+            tokio::spawn(crate::privacy::retention::run(
+                store.clone(),
+                days,
+                crate::privacy::retention::EVERY,
+            ))
+        });
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(loaded.errors);
         let reload = tokio::spawn(reload::watch(
@@ -180,6 +189,7 @@ impl Application {
             limits,
             gateway,
             reload,
+            retention,
             outbound,
             metrics,
         })
@@ -221,6 +231,9 @@ impl Application {
             metrics.abort();
         }
         self.reload.abort();
+        if let Some(retention) = self.retention {
+            retention.abort();
+        }
         if let Some(outbound) = self.outbound {
             outbound.stop().await;
         }

@@ -126,6 +126,7 @@ async fn file_request(b: &Backend, phone: &str, code: &str, when: Timestamp) {
         media: Vec::new(),
         received_at: when,
         provider_command: None,
+        erased_hash: None,
     };
     b.store
         .handle_inbound(&msg, move |_| decision.clone())

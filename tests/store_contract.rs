@@ -166,6 +166,7 @@ fn text(sid: &str, from: &str, body: &str, received_at: Timestamp) -> InboundTex
         media: Vec::new(),
         received_at,
         provider_command: None,
+        erased_hash: None,
     }
 }
 

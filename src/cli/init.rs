@@ -101,6 +101,10 @@ const STARTER_CONFIG: &str = r#"# civictext configuration. Every line below is c
 # Local hours in the resident's time zone in which texts they did not just ask for wait
 # until morning; "off" disables.
 # quiet_hours = "21:00-08:00"
+
+# Days message bodies are kept: older texts, and the raw text of older answers, are blanked by
+# a background job; answers' values and every count stay. Unset: kept until erased.
+# retention_days = 365
 "#;
 
 /// Keeps the database (and SQLite's journal files) out of version control.

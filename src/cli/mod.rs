@@ -3,6 +3,7 @@
 mod backup;
 mod bench;
 mod broadcast;
+mod contacts;
 mod flows;
 mod init;
 mod requests;
@@ -62,6 +63,9 @@ pub enum Command {
     /// texts the resident).
     #[command(subcommand)]
     Requests(requests::RequestsCommand),
+    /// One resident's data: everything held about them (`show`), or erase it (`forget`).
+    #[command(subcommand)]
+    Contacts(contacts::ContactsCommand),
     /// Copy the SQLite database to FILE while the gateway keeps running (a consistent
     /// snapshot, checked for integrity). For PostgreSQL it names the pg_dump command to use.
     Backup {
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
         Command::Tokens(command) => tokens::run(command),
         Command::Staff(command) => staff::run(command),
         Command::Requests(command) => requests::run(command),
+        Command::Contacts(command) => contacts::run(command),
         Command::Backup { file, settings } => backup::run(&settings, &file),
         Command::Broadcast(args) => broadcast::run(*args),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),

@@ -766,7 +766,7 @@ impl Compiler {
     }
 
     fn only_for_questions(&mut self, r: &RawStep) {
-        let stray: [(&str, Option<Pos>); 13] = [
+        let stray: [(&str, Option<Pos>); 14] = [
             ("type", r.kind.as_ref().map(pos)),
             ("text", r.text.as_ref().map(pos)),
             ("choices", r.choices.as_ref().map(pos)),
@@ -779,6 +779,7 @@ impl Compiler {
             ("optional", r.optional.as_ref().map(pos)),
             ("save_as", r.save_as.as_ref().map(pos)),
             ("consent", r.consent.as_ref().map(pos)),
+            ("anonymous", r.anonymous.as_ref().map(pos)),
             ("next", r.next.as_ref().map(pos)),
         ];
         for (name, p) in stray {
@@ -886,6 +887,7 @@ impl Compiler {
             optional,
             save_as,
             consent,
+            anonymous: r.anonymous.as_ref().is_some_and(|a| a.value),
             next,
         })
     }

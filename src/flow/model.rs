@@ -170,6 +170,9 @@ pub struct Question {
     pub save_as: Option<String>,
     /// The answer that is an opt-in to texts on a topic.
     pub consent: Option<Consent>,
+    /// The answer says nothing about who gave it: when the resident is forgotten (erased on
+    /// request), its normalised value is kept, detached from them; other answers are removed.
+    pub anonymous: bool,
     pub next: Next,
 }
 

@@ -53,6 +53,7 @@ pub struct RawStep {
     pub optional: Option<S<bool>>,
     pub save_as: Option<S<String>>,
     pub consent: Option<S<RawConsent>>,
+    pub anonymous: Option<S<bool>>,
     pub confirm: Option<S<bool>>,
     pub next: Option<S<RawNext>>,
     pub goto: Option<S<String>>,

@@ -134,6 +134,7 @@ async fn handle_sms(
         ));
     }
     let opt_out_type = msg.opt_out_type();
+    let erased_hash = Some(state.pseudonyms.erased_number(&msg.from));
     let text = InboundText {
         sid: without_nul(msg.message_sid),
         from: without_nul(msg.from),
@@ -153,6 +154,7 @@ async fn handle_sms(
             inbound::OptOutType::Start => Command::OptIn,
             inbound::OptOutType::Help => Command::Help,
         }),
+        erased_hash,
     };
     // Past the deadline Twilio may have stopped listening: answer rather than keep it waiting.
     // The writers skip a text whose caller has gone, so a text is either stored (and Twilio's

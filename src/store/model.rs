@@ -26,6 +26,33 @@ pub struct Contact {
     pub opt_out_hint_at: Option<Timestamp>,
 }
 
+impl Contact {
+    /// The id of a contact that is not stored: a number seen for the first time since its
+    /// resident was forgotten while opted out. Its row is created by the text's write.
+    pub const UNSTORED: i64 = 0;
+
+    /// A forgotten resident who had opted out, texting again: opted out, nothing else known.
+    pub fn remembered_opt_out(phone: &str) -> Contact {
+        Contact {
+            id: Contact::UNSTORED,
+            phone: phone.to_string(),
+            language: None,
+            fields: BTreeMap::new(),
+            opted_out: true,
+            unmatched_count: 0,
+            unmatched_since: None,
+            last_default_reply_at: None,
+            muted_until: None,
+            opt_out_hint_at: None,
+        }
+    }
+
+    /// True when the contact has a row in the database.
+    pub fn is_stored(&self) -> bool {
+        self.id != Contact::UNSTORED
+    }
+}
+
 /// The contact's active conversation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveSession {
@@ -54,6 +81,10 @@ pub struct InboundText {
     /// The provider's own reading of the text as opt-out, opt-in or help (Twilio Advanced
     /// Opt-Out's `OptOutType`), if it gave one.
     pub provider_command: Option<crate::sms::vocabulary::Command>,
+    /// The keyed hash of `from` kept for forgotten residents who had opted out
+    /// ([`crate::privacy::Pseudonyms::erased_number`]). A number the store does not know is
+    /// looked up by it, so a forgotten resident who said STOP is still treated as opted out.
+    pub erased_hash: Option<String>,
 }
 
 /// How a session ended.

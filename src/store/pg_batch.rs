@@ -207,20 +207,24 @@ async fn write_batch(
 
     let sids: Vec<&str> = batch.iter().map(|j| j.msg.sid.as_str()).collect();
     let phones: Vec<&str> = batch.iter().map(|j| j.msg.from.as_str()).collect();
+    let hashes: Vec<Option<&str>> = batch.iter().map(|j| j.msg.erased_hash.as_deref()).collect();
     // LATERAL: each resident's rows are found through the indexes, one lookup each, whatever
     // the planner guesses about the size of `unnest`.
     let rows = sqlx::query(&format!(
         "SELECT q.ord, {SNAPSHOT_COLUMNS}
-         FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(sid, phone, ord)
+         FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY
+              AS q(sid, phone, erased_hash, ord)
          LEFT JOIN LATERAL (SELECT m.id FROM messages m
                             WHERE m.sid = q.sid AND m.direction = 'in') dup ON true
          LEFT JOIN LATERAL (SELECT * FROM contacts WHERE phone = q.phone) c ON true
          LEFT JOIN LATERAL (SELECT id, state FROM sessions
                             WHERE contact_id = c.id AND status = 'active') s ON true
+         LEFT JOIN forgotten_opt_outs f ON c.id IS NULL AND f.phone_hash = q.erased_hash
          ORDER BY q.ord"
     ))
     .bind(&sids)
     .bind(&phones)
+    .bind(&hashes)
     .fetch_all(&mut *tx)
     .await?;
     if rows.len() != batch.len() {
@@ -299,7 +303,11 @@ async fn write_contacts(
             ended.2.push(now);
         }
         // A text that changes nothing of the contact (most answers) leaves its row alone.
-        if let Some(known) = snapshot.contact.as_ref().filter(|_| changes.unchanged) {
+        if let Some(known) = snapshot
+            .contact
+            .as_ref()
+            .filter(|c| changes.unchanged && c.is_stored())
+        {
             ids.insert(msg.from.clone(), known.id);
             continue;
         }

@@ -221,7 +221,9 @@ pub(super) fn stored_replies(row: &PgRow) -> Result<Option<Vec<String>>, StoreEr
 /// The contact and active session in a snapshot row (see `SNAPSHOT_COLUMNS`).
 pub(super) fn snapshot_from_row(row: &PgRow) -> Result<Snapshot, StoreError> {
     let contact = match row.try_get::<Option<i64>, _>("id")? {
-        None => None,
+        None => row
+            .try_get::<Option<String>, _>("remembered_opt_out")?
+            .map(|_| Contact::remembered_opt_out("")),
         Some(id) => Some(Contact {
             id,
             phone: row.try_get("phone")?,
@@ -248,13 +250,15 @@ pub(super) fn snapshot_from_row(row: &PgRow) -> Result<Snapshot, StoreError> {
 }
 
 /// What a snapshot reads: an earlier copy of the text (`dup`) with its replies, the contact
-/// (`c`) and the active session (`s`). The query supplies the FROM clause.
+/// (`c`), the active session (`s`) and, for a number with no contact, whether it belonged to a
+/// forgotten resident who had opted out (`f`). The query supplies the FROM clause.
 pub(super) const SNAPSHOT_COLUMNS: &str = "dup.id AS dup_id,
         (SELECT array_agg(r.body ORDER BY r.id) FROM messages r
          WHERE r.reply_to = dup.id) AS dup_replies,
         c.id, c.phone, c.language, c.fields::text AS fields, c.opted_out,
         c.unmatched_count, c.unmatched_since, c.last_default_reply_at,
-        c.muted_until, c.opt_out_hint_at, s.id AS session_id, s.state::text AS state";
+        c.muted_until, c.opt_out_hint_at, s.id AS session_id, s.state::text AS state,
+        f.phone_hash AS remembered_opt_out";
 
 impl PgStore {
     /// Connects to `url` (`postgres://user@host/db`) and brings the schema up to date. Replicas
@@ -476,10 +480,12 @@ impl PgStore {
              FROM (SELECT 1) AS one
              LEFT JOIN messages dup ON dup.sid = $1 AND dup.direction = 'in'
              LEFT JOIN contacts c ON c.phone = $2
-             LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'"
+             LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'
+             LEFT JOIN forgotten_opt_outs f ON c.id IS NULL AND f.phone_hash = $3"
         ))
         .bind(&msg.sid)
         .bind(&msg.from)
+        .bind(&msg.erased_hash)
         .fetch_one(&mut *tx)
         .await?;
 

@@ -248,7 +248,14 @@ async fn apply(
             .fetch_optional(&mut *tx)
             .await?
         {
-            None => None,
+            None => match &msg.erased_hash {
+                Some(hash) => sqlx::query("SELECT 1 FROM forgotten_opt_outs WHERE phone_hash = ?")
+                    .bind(hash)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .map(|_| Contact::remembered_opt_out(&msg.from)),
+                None => None,
+            },
             Some(r) => Some(Contact {
                 id: r.get("id"),
                 phone: r.get("phone"),
@@ -263,7 +270,7 @@ async fn apply(
                 opt_out_hint_at: parse_ts(r.get("opt_out_hint_at"))?,
             }),
         };
-        let session = match &contact {
+        let session = match contact.as_ref().filter(|c| c.is_stored()) {
             None => None,
             Some(c) => match sqlx::query(SQL_ACTIVE_SESSION)
                 .bind(c.id)

@@ -41,10 +41,11 @@ pub const SQL_ACTIVE_SESSION: &str =
 const SQL_SNAPSHOT: &str = "SELECT (SELECT id FROM messages WHERE sid = ?1 AND direction = 'in'),
             c.id, c.phone, c.language, c.fields, c.opted_out, c.unmatched_count,
             c.unmatched_since, c.last_default_reply_at, c.muted_until, s.id, s.state,
-            c.opt_out_hint_at
+            c.opt_out_hint_at, f.phone_hash
      FROM (SELECT 1) AS one
      LEFT JOIN contacts c ON c.phone = ?2
-     LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'";
+     LEFT JOIN sessions s ON s.contact_id = c.id AND s.status = 'active'
+     LEFT JOIN forgotten_opt_outs f ON c.id IS NULL AND f.phone_hash = ?3";
 pub const SQL_UPSERT_CONTACT: &str =
     "INSERT INTO contacts (phone, language, fields, opted_out, unmatched_count,
                            unmatched_since, last_default_reply_at, muted_until,
@@ -378,26 +379,29 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
         Option<i64>,
         Option<String>,
         Option<String>,
+        Option<String>,
     );
-    let row: SnapshotRow =
-        conn.prepare_cached(SQL_SNAPSHOT)?
-            .query_row(params![msg.sid, msg.from], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                ))
-            })?;
+    let row: SnapshotRow = conn.prepare_cached(SQL_SNAPSHOT)?.query_row(
+        params![msg.sid, msg.from, msg.erased_hash],
+        |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+                r.get(8)?,
+                r.get(9)?,
+                r.get(10)?,
+                r.get(11)?,
+                r.get(12)?,
+                r.get(13)?,
+            ))
+        },
+    )?;
     let (
         dup,
         id,
@@ -412,6 +416,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
         sid,
         state,
         hint,
+        remembered,
     ) = row;
     if let Some(id) = dup {
         let replies = conn
@@ -425,6 +430,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
         });
     }
     let contact = match id {
+        None if remembered.is_some() => Some(Contact::remembered_opt_out(&msg.from)),
         None => None,
         Some(id) => Some(Contact {
             id,
@@ -455,7 +461,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
 
     // A text that changes nothing of the contact (most answers) leaves its row alone.
     let contact_id: i64 = match &snapshot.contact {
-        Some(known) if c.unchanged => known.id,
+        Some(known) if c.unchanged && known.is_stored() => known.id,
         _ => conn.prepare_cached(SQL_UPSERT_CONTACT)?.query_row(
             params![
                 msg.from,
@@ -620,6 +626,7 @@ mod tests {
             media: vec![],
             received_at: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
             provider_command: None,
+            erased_hash: None,
         }
     }
 
