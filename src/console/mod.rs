@@ -10,6 +10,7 @@ pub mod account;
 pub mod admin;
 pub mod charts;
 pub mod home;
+pub mod requests;
 pub mod results;
 pub mod session;
 
@@ -226,6 +227,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/console/flows/{flow}/responses.csv",
             get(results::responses_csv),
+        )
+        .route("/console/requests", get(requests::queue))
+        .route(
+            "/console/requests/{code}",
+            get(requests::detail).post(requests::change_status),
         )
         .route("/console/static/console.css", get(css))
         .layer(from_fn_with_state(state, session::guard))

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod casework;
 mod gauges;
 pub mod insights;
 pub mod model;
@@ -10,6 +11,7 @@ pub mod outbox;
 mod pg_batch;
 mod postgres;
 mod postgres_auth;
+mod postgres_casework;
 mod postgres_insights;
 mod postgres_outbox;
 mod postgres_privacy;
@@ -22,6 +24,7 @@ pub mod requests;
 pub mod results;
 mod sqlite;
 mod sqlite_auth;
+mod sqlite_casework;
 mod sqlite_insights;
 mod sqlite_outbox;
 mod sqlite_privacy;
