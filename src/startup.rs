@@ -13,7 +13,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::config::{Settings, TWILIO_WEBHOOK_TIMEOUT_SECS};
 use crate::gateway::reload::{self, Loader};
-use crate::gateway::{Gateway, Replies};
+use crate::gateway::{FlowSet, Gateway, Replies};
 use crate::http::server::ConnectionLimits;
 use crate::http::{self, AppState, WebhookAuth};
 use crate::privacy::{Pseudonyms, pseudonym};
@@ -75,14 +75,16 @@ impl Application {
         let loaded = loader
             .load()?
             .context("the flows directory could not be read")?;
-        if loaded.catalog.flows().is_empty() {
+        reload::import(&store, &loaded)
+            .await
+            .context("recording the flows directory's versions")?;
+        loader.mark_recorded(&loaded.unrecorded);
+        let (served, flows) = reload::Served::load(&store, &FlowSet::default(), loaded.errors)
+            .await
+            .context("reading the published flows")?;
+        if flows.catalog().flows().is_empty() {
             tracing::warn!(dir = %settings.flows.display(), "no flows loaded: every text will get the default reply");
         }
-        store
-            .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
-            .await?;
-        loader.mark_recorded(&loaded.unrecorded);
-        let flows = reload::initial_set(loaded.catalog, recorded);
         for f in flows.catalog().flows() {
             tracing::info!(flow = %f.id, version = %f.version, keywords = ?f.keywords.iter().map(|k| &k.word).collect::<Vec<_>>(), "flow loaded");
         }
@@ -105,7 +107,7 @@ impl Application {
         telemetry::handle();
         telemetry::record_flows(
             flows.catalog().flows().len(),
-            reload::broken_files(&loaded.errors),
+            reload::broken_files(&served.errors()),
         );
         let pseudonyms = pseudonyms(settings, &store).await?;
         let outbound = crate::outbound::start(settings, &store, time_zone.clone())?;
@@ -117,10 +119,11 @@ impl Application {
             ))
         });
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
-        gateway.set_flow_errors(loaded.errors);
+        gateway.set_flow_errors(served.errors());
         let reload = tokio::spawn(reload::watch(
             gateway.clone(),
             loader,
+            served,
             Duration::from_secs(settings.reload_interval),
         ));
         let state = AppState {

@@ -6,6 +6,7 @@ mod broadcast;
 mod contacts;
 mod flows;
 mod init;
+mod publish;
 mod requests;
 mod serve;
 mod simulate;
@@ -125,6 +126,40 @@ pub enum FlowsCommand {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Check a flow file beside the flows being served and, if it has no errors, make it the
+    /// published version of its flow: every replica serves it within seconds. Conversations
+    /// already under way finish on their version.
+    Publish {
+        /// The flow file.
+        file: PathBuf,
+        /// Who is publishing, for the history [default: $USER].
+        #[arg(long)]
+        by: Option<String>,
+        /// Why, for the history.
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        settings: crate::config::Overrides,
+    },
+    /// List every version of a flow that was published: when, from a file or by whom.
+    History {
+        /// The flow's id.
+        flow: String,
+        #[command(flatten)]
+        settings: crate::config::Overrides,
+    },
+    /// Show what changed between two versions of a flow (`published` for the one served).
+    Diff {
+        /// The flow's id.
+        flow: String,
+        /// The older version.
+        from: String,
+        /// The newer version.
+        #[arg(default_value = "published")]
+        to: String,
+        #[command(flatten)]
+        settings: crate::config::Overrides,
+    },
 }
 
 /// Runs the command line; the exit code says whether it succeeded.
@@ -150,6 +185,21 @@ pub fn main() -> ExitCode {
         Command::Broadcast(args) => broadcast::run(*args),
         Command::Flows(FlowsCommand::Check { dir, no_costs }) => flows::check(&dir, !no_costs),
         Command::Flows(FlowsCommand::Test { dir, verbose }) => flows::test(&dir, verbose),
+        Command::Flows(FlowsCommand::Publish {
+            file,
+            by,
+            note,
+            settings,
+        }) => publish::publish(&settings, &file, by.as_deref(), note.as_deref()),
+        Command::Flows(FlowsCommand::History { flow, settings }) => {
+            publish::history(&settings, &flow)
+        }
+        Command::Flows(FlowsCommand::Diff {
+            flow,
+            from,
+            to,
+            settings,
+        }) => publish::diff(&settings, &flow, &from, &to),
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
         Command::BenchHello { bind } => bench::hello(bind),

@@ -10,7 +10,8 @@ use std::time::Duration;
 use crate::flow::Diagnostic;
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flows_dir;
-use crate::store::RecordedFlow;
+use crate::store::publications::{NewPublication, Origin};
+use crate::store::{RecordedFlow, Store, StoreError};
 
 use super::flows::Recorded;
 use super::{FlowSet, Gateway};
@@ -37,6 +38,8 @@ pub struct Loaded {
     pub unrecorded: Vec<SourceFile>,
     /// The errors of the broken files (each served at its last good version, if it had one).
     pub errors: Vec<Diagnostic>,
+    /// Every file in the directory, readable or not.
+    pub files: Vec<String>,
 }
 
 impl Loader {
@@ -88,6 +91,7 @@ impl Loader {
         if seen == self.last_seen && !self.last_seen.is_empty() {
             return Ok(None);
         }
+        let names = seen.iter().map(|(name, _)| name.clone()).collect();
         self.last_seen = seen;
         let (_, mut checks) = Catalog::build(files.readable);
         checks.extend(files.unreadable);
@@ -137,13 +141,15 @@ impl Loader {
             serving,
             unrecorded,
             errors,
+            files: names,
         }))
     }
 }
 
-/// Re-reads the flows directory every `every` and swaps changes into `gateway`, recording new
-/// versions in the store. Runs until the task is dropped.
-pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
+/// Re-reads the flows directory every `every`, importing edits as new published versions, and
+/// serves whatever is published in the store (by this replica, another one, or a person) as
+/// soon as it notices. Runs until the task is dropped.
+pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, mut served: Served, every: Duration) {
     // Polling rather than inotify: it also sees files replaced through symlinks (Kubernetes
     // ConfigMaps) and on network filesystems, and a few small files cost nothing to re-read.
     let mut tick = tokio::time::interval(every);
@@ -166,31 +172,16 @@ pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
         match result {
             Ok(None) => {}
             Ok(Some(loaded)) => {
-                let current = gateway.flows();
-                let versions: Vec<String> = loaded
-                    .catalog
-                    .flows()
-                    .iter()
-                    .map(|f| format!("{}@{}", f.id, f.version))
-                    .collect();
-                match gateway
-                    .store
-                    .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
-                    .await
-                {
-                    Ok(()) => loader.mark_recorded(&loaded.unrecorded),
-                    Err(e) => tracing::error!(error = %e, "could not record flow versions"),
-                }
-                crate::telemetry::record_flows(
-                    loaded.catalog.flows().len(),
-                    broken_files(&loaded.errors),
-                );
                 if !loaded.errors.is_empty() {
                     crate::telemetry::record_reload_error();
                 }
-                gateway.set_flows(current.replace(loaded.catalog));
-                gateway.set_flow_errors(loaded.errors);
-                tracing::info!(flows = ?versions, "flows reloaded");
+                match import(&gateway.store, &loaded).await {
+                    Ok(()) => loader.mark_recorded(&loaded.unrecorded),
+                    Err(e) => tracing::error!(error = %e, "could not record flow versions"),
+                }
+                served.dir_errors = loaded.errors;
+                // Shown at once, even when no publication changed (a newly broken file).
+                served.show(&gateway);
             }
             Err(e) => {
                 crate::telemetry::record_reload_error();
@@ -200,7 +191,138 @@ pub async fn watch(gateway: Arc<Gateway>, mut loader: Loader, every: Duration) {
                 );
             }
         }
+        if let Err(e) = served.refresh(&gateway).await {
+            tracing::error!(error = %e, "could not read the published flows; keeping the flows being served");
+        }
     }
+}
+
+/// What a replica serves: the published flows as of publication `head`, and the problems to
+/// report.
+#[derive(Debug, Default)]
+pub struct Served {
+    head: i64,
+    /// The flows directory's broken files.
+    dir_errors: Vec<Diagnostic>,
+    /// Published flows that could not be served beside the others (a keyword taken twice).
+    published_errors: Vec<Diagnostic>,
+    loaded: usize,
+}
+
+impl Served {
+    /// Reads what is published and builds the flows to serve, keeping `previous`'s versions
+    /// for sessions still running on them.
+    pub async fn load(
+        store: &Store,
+        previous: &FlowSet,
+        dir_errors: Vec<Diagnostic>,
+    ) -> Result<(Served, FlowSet), StoreError> {
+        let mut served = Served {
+            dir_errors,
+            ..Served::default()
+        };
+        let flows = served.build(store, previous).await?;
+        Ok((served, flows))
+    }
+
+    async fn build(&mut self, store: &Store, previous: &FlowSet) -> Result<FlowSet, StoreError> {
+        let head = store.publication_head().await?;
+        let published = store.published_flows().await?;
+        let (catalog, checks) =
+            Catalog::build(published.into_iter().map(|(r, _)| r.source).collect());
+        self.published_errors = checks
+            .into_iter()
+            .flat_map(|c| c.diagnostics)
+            .filter(Diagnostic::is_error)
+            .collect();
+        for d in &self.published_errors {
+            tracing::error!(file = %d.file, line = d.pos.line, column = d.pos.column, "a published flow cannot be served: {}", d.message);
+        }
+        self.head = head;
+        self.loaded = catalog.flows().len();
+        let recorded = store.load_flow_versions().await?;
+        Ok(previous
+            .replace(catalog)
+            .with_recorded(Arc::new(Recorded::new(recorded))))
+    }
+
+    /// Serves a newer publication, if there is one.
+    async fn refresh(&mut self, gateway: &Gateway) -> Result<(), StoreError> {
+        if gateway.store.publication_head().await? == self.head {
+            return Ok(());
+        }
+        let flows = self.build(&gateway.store, &gateway.flows()).await?;
+        let versions: Vec<String> = flows
+            .catalog()
+            .flows()
+            .iter()
+            .map(|f| format!("{}@{}", f.id, f.version))
+            .collect();
+        gateway.set_flows(flows);
+        self.show(gateway);
+        tracing::info!(flows = ?versions, "flows reloaded");
+        Ok(())
+    }
+
+    /// Every problem to report: broken files, then published flows that cannot be served.
+    pub fn errors(&self) -> Vec<Diagnostic> {
+        self.dir_errors
+            .iter()
+            .chain(&self.published_errors)
+            .cloned()
+            .collect()
+    }
+
+    fn show(&self, gateway: &Gateway) {
+        let errors = self.errors();
+        crate::telemetry::record_flows(self.loaded, broken_files(&errors));
+        gateway.set_flow_errors(errors);
+    }
+}
+
+/// Records what changed in the flows directory: a file edited (or seen for the first time, or
+/// for a flow not published now) becomes that flow's published version; a flow whose file was
+/// removed is withdrawn — unless a person published it, which only a person undoes.
+pub async fn import(store: &Store, loaded: &Loaded) -> Result<(), StoreError> {
+    store
+        .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
+        .await?;
+    let published = store.published_flows().await?;
+    let now = jiff::Timestamp::now();
+    for flow in loaded.catalog.flows() {
+        let Some(source) = loaded.serving.iter().find(|s| s.name == flow.source) else {
+            continue;
+        };
+        let edited = loaded.unrecorded.iter().any(|s| s.name == flow.source);
+        let unpublished = !published.iter().any(|(r, _)| r.flow_id == flow.id);
+        if edited || unpublished {
+            let id = store
+                .publish_flow(&NewPublication {
+                    flow_id: &flow.id,
+                    version: &flow.version,
+                    source,
+                    origin: Origin::File,
+                    by: &source.name,
+                    note: None,
+                    at: now,
+                })
+                .await?;
+            if id.is_some() {
+                tracing::info!(flow = %flow.id, version = %flow.version, file = %source.name, "flow file imported as the published version");
+            }
+        }
+    }
+    for (flow, publication) in &published {
+        let gone = !loaded.files.contains(&publication.published_by)
+            && !loaded.catalog.flows().iter().any(|f| f.id == flow.flow_id);
+        if publication.origin == Origin::File && gone {
+            store
+                .withdraw_flow(&flow.flow_id, &publication.published_by, now)
+                .await?;
+            tracing::info!(flow = %flow.flow_id, file = %publication.published_by, "flow file removed: the flow is no longer served");
+        }
+    }
+    Ok(())
 }
 
 /// How many files the diagnostics of a load name.
@@ -210,10 +332,4 @@ pub fn broken_files(errors: &[Diagnostic]) -> usize {
         .map(|d| d.file.as_str())
         .collect::<std::collections::BTreeSet<_>>()
         .len()
-}
-
-/// Builds the flow set served at start-up: the directory's flows, plus every version recorded
-/// in the store so sessions begun on an older version can finish on it (compiled when needed).
-pub fn initial_set(catalog: Catalog, recorded: Vec<RecordedFlow>) -> FlowSet {
-    FlowSet::new(catalog, []).with_recorded(Arc::new(Recorded::new(recorded)))
 }

@@ -19,6 +19,7 @@ mod postgres_requests;
 mod postgres_results;
 mod postgres_staff;
 pub mod privacy;
+pub mod publications;
 mod queue;
 pub mod requests;
 pub mod results;
