@@ -333,3 +333,9 @@ pub fn broken_files(errors: &[Diagnostic]) -> usize {
         .collect::<std::collections::BTreeSet<_>>()
         .len()
 }
+
+/// A flow set serving `catalog` that can also finish sessions on every `recorded` version
+/// (compiled when needed), for tools that read results outside a running gateway.
+pub fn initial_set(catalog: Catalog, recorded: Vec<RecordedFlow>) -> FlowSet {
+    FlowSet::new(catalog, []).with_recorded(Arc::new(Recorded::new(recorded)))
+}
