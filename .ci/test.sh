@@ -34,6 +34,9 @@ fi
 # under CI or --install).
 bash .ci/postgres.sh
 bash .ci/nginx.sh
+# Headless Chromium (Debian's package, only under CI or --install) and playwright-core + axe-core
+# from npm for the staff console's browser test.
+bash .ci/browser.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -44,7 +47,7 @@ cargo test --locked --no-fail-fast --lib --bins --tests
 # The black-box suite again on PostgreSQL: the gateway must behave the same on either database.
 CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test api_results --test api_tokens --test console_accounts --test console_results \
-  --test console_requests --test privacy --test token_logs \
+  --test console_requests --test console_browser --test privacy --test token_logs \
   --test compliance --test conversations --test export --test hostile_input \
   --test idempotency --test restart_and_reload --test webhook_security --test database_faults \
   --test metrics --test outbound_sending --test broadcast_cli --test quiet_hours \
@@ -57,4 +60,7 @@ cargo run --locked --quiet -- flows test conversation-flows
 
 if [[ ! -x /usr/sbin/nginx ]]; then
   echo "== NOT RUN: the topology test (tests/topology.rs) needs nginx; see above"
+fi
+if [[ ! -x /usr/bin/chromium ]]; then
+  echo "== NOT RUN: the console's browser test (tests/console_browser.rs) needs Chromium; see above"
 fi

@@ -1,0 +1,133 @@
+// The staff console in headless Chromium (Debian's package, driven by playwright-core): signing
+// in, the dashboard's numbers, roles, CSRF, a caseworker closing a request, keyboard access,
+// axe-core on every page, and a screenshot of each page. tests/console_browser.rs starts the
+// gateway, has residents text it, and passes what it expects in CONSOLE_TEST (JSON).
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+const cfg = JSON.parse(process.env.CONSOLE_TEST);
+fs.mkdirSync(cfg.shots, { recursive: true });
+
+let passed = 0;
+let failed = 0;
+function check(ok, what) {
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update'],
+});
+
+async function open(viewport = { width: 1280, height: 900 }) {
+  // bypassCSP lets axe-core be injected into pages whose policy allows only the console's files.
+  const context = await browser.newContext({ bypassCSP: true, viewport, baseURL: cfg.base });
+  return { context, page: await context.newPage() };
+}
+
+async function audit(page, name) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => await window.axe.run(document, {
+    runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'],
+  }));
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(bad.length === 0, `axe-core on ${name}: no serious or critical violations` +
+    (bad.length ? ` (${bad.map((v) => `${v.id} at ${v.nodes.map((n) => n.target).join(' ')}`).join('; ')})` : ''));
+  await page.screenshot({ path: path.join(cfg.shots, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, who) {
+  await page.goto('/console/login');
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForLoadState();
+}
+
+try {
+  // A logged-out browser is sent to sign in; the first Tab reaches the skip link.
+  {
+    const { context, page } = await open();
+    await page.goto('/console/requests');
+    check(new URL(page.url()).pathname === '/console/login', 'a logged-out browser is redirected to the sign-in page');
+    await page.keyboard.press('Tab');
+    check(await page.evaluate(() => document.activeElement.classList.contains('skip')),
+      'the first Tab reaches "Skip to content"');
+    await audit(page, 'login');
+    await context.close();
+  }
+
+  // The admin: dashboard numbers equal the database's, every page passes axe.
+  {
+    const { context, page } = await open();
+    await signIn(page, cfg.admin);
+    check(new URL(page.url()).pathname === '/console', 'the admin signs in and lands on the dashboard');
+    const row = page.locator(`tr[data-flow="${cfg.flow}"]`);
+    const started = (await row.locator('[data-count="started"]').textContent()).trim();
+    const completed = (await row.locator('[data-count="completed"]').textContent()).trim();
+    check(started === String(cfg.expected.started), `dashboard shows ${started} started, the database holds ${cfg.expected.started}`);
+    check(completed === String(cfg.expected.completed), `dashboard shows ${completed} completed, the database holds ${cfg.expected.completed}`);
+    await audit(page, 'dashboard');
+    for (const [name, url] of [
+      ['flow-results', `/console/flows/${cfg.flow}`],
+      ['responses', `/console/flows/${cfg.flow}/responses`],
+      ['requests', '/console/requests'],
+      ['request', `/console/requests/${cfg.code}`],
+      ['staff', '/console/staff'],
+      ['audit-log', '/console/audit'],
+      ['password', '/console/password'],
+    ]) {
+      const resp = await page.goto(url);
+      check(resp.status() === 200, `${url} answers 200`);
+      await audit(page, name);
+    }
+    // A form posted without its CSRF token is refused.
+    const forged = await context.request.post('/console/staff', {
+      form: { email: 'mallory@evil.example', role: 'admin' },
+    });
+    check(forged.status() === 403, `a form posted without its CSRF token is refused (${forged.status()})`);
+    const staff = await (await page.goto('/console/staff')).text();
+    check(!staff.includes('mallory@evil.example'), 'and no account was added');
+    await context.close();
+  }
+
+  // The analyst sees pseudonyms, never phone numbers, and no request queue.
+  {
+    const { context, page } = await open();
+    await signIn(page, cfg.analyst);
+    await page.goto(`/console/flows/${cfg.flow}/responses`);
+    const text = await page.locator('main').innerText();
+    check(cfg.phones.every((p) => !text.includes(p)), 'an analyst sees no phone number in the responses');
+    check(text.includes('r_'), 'an analyst sees residents by pseudonym');
+    const queue = await page.goto('/console/requests');
+    check(queue.status() === 403, 'an analyst cannot open the request queue');
+    await context.close();
+  }
+
+  // The caseworker closes the request on a phone-sized screen.
+  {
+    const { context, page } = await open({ width: 375, height: 740 });
+    await signIn(page, cfg.worker);
+    await page.goto(`/console/requests/${cfg.code}`);
+    await page.getByLabel('New status').selectOption('closed');
+    await page.getByLabel(/Note for the resident/).fill(cfg.note);
+    await page.getByRole('button', { name: 'Change status' }).click();
+    await page.waitForLoadState();
+    const status = (await page.locator('#request-status').textContent()).trim();
+    check(status === 'closed', `the caseworker closed the request (page says ${status})`);
+    await audit(page, 'request-closed-phone');
+    await context.close();
+  }
+} catch (e) {
+  check(false, `the browser run stopped: ${e.stack || e}`);
+} finally {
+  await browser.close();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
