@@ -217,6 +217,26 @@ const UNPREFIXED: [&str; 6] = [
     "twilio_api_base",
 ];
 
+/// The unprefixed variables that are set, read as text: figment's own `Env` would read
+/// `TWILIO_FROM=+15025550000` as a number (and refuse it), and these settings are all strings.
+struct UnprefixedEnv;
+
+impl figment::Provider for UnprefixedEnv {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named("environment variable(s)")
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        let set: BTreeMap<&str, String> = UNPREFIXED
+            .iter()
+            .filter_map(|key| Some((*key, std::env::var(key.to_uppercase()).ok()?)))
+            .collect();
+        Serialized::defaults(set).data()
+    }
+}
+
 /// The environment variable that sets `key`.
 fn env_var(key: &str) -> String {
     if UNPREFIXED.contains(&key) {
@@ -263,7 +283,7 @@ impl Settings {
                 "CIVICTEXT_HELP_CONTACT_",
                 "help_contact_by_language",
             ))
-            .merge(Env::raw().only(&UNPREFIXED))
+            .merge(UnprefixedEnv)
             .merge(Serialized::defaults(flags));
         let mut settings: Settings = figment.extract().context("invalid configuration")?;
         // `TWILIO_AUTH_TOKEN=` in an env file means "not set", never "sign with an empty key".

@@ -182,6 +182,23 @@ fn init_never_overwrites_a_file() {
 }
 
 #[test]
+fn a_sending_number_in_the_environment_is_read_as_a_number_to_text_from() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("conversation-flows")).unwrap();
+    let out = run(
+        dir.path(),
+        &["config"],
+        &[
+            ("TWILIO_FROM", "+15025550000"),
+            ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("+15025550000"), "{stdout}");
+}
+
+#[test]
 fn config_refuses_what_serve_refuses_and_names_where_the_value_came_from() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("conversation-flows")).unwrap();
