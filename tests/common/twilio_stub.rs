@@ -46,6 +46,7 @@ struct Inner {
     behaviour: HashMap<String, Behaviour>,
     limited: HashMap<String, u32>,
     delay: Duration,
+    reply_delay: Duration,
 }
 
 /// A running stub; its server stops with the test's runtime.
@@ -86,6 +87,12 @@ impl TwilioStub {
     /// Every answer is delayed this long (a slow provider, to catch a process mid-call).
     pub fn set_delay(&self, delay: Duration) {
         self.inner.lock().unwrap().delay = delay;
+    }
+
+    /// Every accepted message is recorded at once but answered this much later: a sender that
+    /// dies meanwhile has had its message taken by "Twilio" without learning its sid.
+    pub fn set_reply_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().reply_delay = delay;
     }
 
     pub fn accepted(&self) -> Vec<Accepted> {
@@ -139,6 +146,19 @@ async fn create(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
+    let (response, reply_delay) = answer(&inner, &form, to);
+    if !reply_delay.is_zero() {
+        tokio::time::sleep(reply_delay).await;
+    }
+    response
+}
+
+/// What the stub answers to a message for `to`, and how long to wait before answering.
+fn answer(
+    inner: &Mutex<Inner>,
+    form: &HashMap<String, String>,
+    to: String,
+) -> (Response, Duration) {
     let mut g = inner.lock().unwrap();
     let answer = match g.behaviour.get(&to).copied() {
         Some(Behaviour::OptedOut) => Some((
@@ -166,7 +186,7 @@ async fn create(
                 .headers_mut()
                 .insert("retry-after", "1".parse().unwrap());
         }
-        return response;
+        return (response, Duration::ZERO);
     }
     let sid = format!("SM{:032x}", g.accepted.len() + 1);
     g.attempts.push((to.clone(), 201));
@@ -190,7 +210,10 @@ async fn create(
         "num_segments": "1",
         "date_created": rfc2822(created),
     });
-    (StatusCode::CREATED, axum::Json(json)).into_response()
+    (
+        (StatusCode::CREATED, axum::Json(json)).into_response(),
+        g.reply_delay,
+    )
 }
 
 fn rfc2822(t: jiff::Timestamp) -> String {
