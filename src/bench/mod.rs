@@ -6,6 +6,7 @@ pub mod audit;
 pub mod child;
 pub mod hello;
 pub mod load;
+pub mod outbox;
 pub mod plan;
 pub mod stats;
 

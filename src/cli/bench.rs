@@ -34,7 +34,10 @@ pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres"
 
 /// `civictext bench` options.
 #[derive(Debug, Clone, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Args {
+    #[command(subcommand)]
+    pub what: Option<What>,
     /// Database behind the gateway (`all`: every backend, one JSON line each).
     #[arg(long, value_enum, default_value = "sqlite")]
     pub backend: Backend,
@@ -82,6 +85,68 @@ pub struct Args {
     pub keep: bool,
 }
 
+/// Other things `civictext bench` measures.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum What {
+    /// Outbox rows claimed and handed to a sender per second (the gateway's own worker, no
+    /// pacing limit, to a loopback stub of Twilio), beside the stub's own ceiling measured in
+    /// the same run.
+    Outbox {
+        /// Database behind the outbox (`all`: each in turn).
+        #[arg(long, value_enum, default_value = "all")]
+        backend: Backend,
+        /// Rows in the broadcast sent.
+        #[arg(long, default_value_t = 20_000)]
+        rows: u64,
+    },
+}
+
+/// Runs `civictext bench outbox`.
+fn outbox(backend: Backend, rows: u64) -> anyhow::Result<ExitCode> {
+    if rows == 0 || rows > 1_000_000 {
+        bail!("--rows must be between 1 and 1000000");
+    }
+    let backends = match backend {
+        Backend::Sqlite => vec!["sqlite"],
+        Backend::Postgres => vec!["postgres"],
+        Backend::All => vec!["sqlite", "postgres"],
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let dir = scratch_dir()?;
+    let result = runtime.block_on(async {
+        let stub = crate::bench::outbox::Stub::start().await?;
+        // Warm the connections and the stub before timing anything.
+        crate::bench::outbox::stub_ceiling(&stub, 1_000).await?;
+        let ceiling = crate::bench::outbox::stub_ceiling(&stub, rows).await?;
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "stub ceiling: {:>8.0} sends/s ({} sends in {:.2} s, 256 at a time, no database)",
+            ceiling.per_second(),
+            ceiling.texts,
+            ceiling.seconds
+        )?;
+        for backend in backends {
+            let db = ScratchDb::create(backend, &dir, "outbox").await?;
+            let measured = crate::bench::outbox::outbox(&stub, &db.url, rows).await;
+            db.drop().await;
+            let m = measured?;
+            writeln!(
+                out,
+                "outbox {backend:<8}: {:>8.0} rows/s claimed, sent and recorded ({} rows in {:.2} s; {:.0}% of the stub's ceiling)",
+                m.per_second(),
+                m.texts,
+                m.seconds,
+                100.0 * m.per_second() / ceiling.per_second()
+            )?;
+        }
+        anyhow::Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// One server measured.
 struct Measured {
     outcome: Outcome,
@@ -91,6 +156,9 @@ struct Measured {
 
 /// Runs the benchmark; the last line(s) on stdout are the JSON results.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(What::Outbox { backend, rows }) = args.what {
+        return outbox(backend, rows);
+    }
     if args.residents == 0 || args.residents > MAX_RESIDENTS {
         bail!("--residents must be between 1 and {MAX_RESIDENTS}");
     }
