@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -295,29 +296,17 @@ async fn invitation(
     flow_id: &str,
     zone: &TimeZone,
 ) -> anyhow::Result<(Vec<(String, String)>, Invitation)> {
-    // The same flows as `serve` reads, recorded so any replica can continue the session.
-    let mut loader = Loader::new(&settings.flows);
-    let recorded = store.load_flow_versions().await?;
-    loader.remember(&recorded);
-    let loaded = loader
-        .load()?
-        .with_context(|| format!("cannot read the flows in {}", settings.flows.display()))?;
-    let flow = loaded.catalog.get(flow_id).cloned().with_context(|| {
-        let known: Vec<&str> = loaded
-            .catalog
-            .flows()
-            .iter()
-            .map(|f| f.id.as_str())
-            .collect();
-        format!(
-            "no flow `{flow_id}` in {} (flows: {})",
-            settings.flows.display(),
-            known.join(", ")
-        )
-    })?;
-    store
-        .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
-        .await?;
+    // The version the replicas serve (its latest publication), so any of them continues the
+    // session; the flows directory only for a flow never published.
+    let published = store.published_flows().await?;
+    let flow = match published.iter().find(|(r, _)| r.flow_id == flow_id) {
+        Some((r, _)) => Arc::new(
+            crate::flow::compile::compile(&r.source.name, &r.source.text)
+                .flow
+                .with_context(|| format!("the published flow `{flow_id}` does not compile"))?,
+        ),
+        None => from_directory(store, settings, flow_id).await?,
+    };
     let now = Timestamp::now();
     let contact = BTreeMap::new();
     let ctx = engine::Context {
@@ -357,6 +346,37 @@ async fn invitation(
             sessions,
         },
     ))
+}
+
+/// Flow `flow_id` as the flows directory holds it, recorded so any replica can continue it.
+async fn from_directory(
+    store: &Store,
+    settings: &Settings,
+    flow_id: &str,
+) -> anyhow::Result<Arc<crate::flow::model::Flow>> {
+    let mut loader = Loader::new(&settings.flows);
+    let recorded = store.load_flow_versions().await?;
+    loader.remember(&recorded);
+    let loaded = loader
+        .load()?
+        .with_context(|| format!("cannot read the flows in {}", settings.flows.display()))?;
+    let flow = loaded.catalog.get(flow_id).cloned().with_context(|| {
+        let known: Vec<&str> = loaded
+            .catalog
+            .flows()
+            .iter()
+            .map(|f| f.id.as_str())
+            .collect();
+        format!(
+            "no flow `{flow_id}` in {} (flows: {})",
+            settings.flows.display(),
+            known.join(", ")
+        )
+    })?;
+    store
+        .save_flow_sources(&loaded.catalog, &loaded.unrecorded)
+        .await?;
+    Ok(flow)
 }
 
 async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Result<ExitCode> {
