@@ -107,6 +107,19 @@ try {
     check(text.includes('r_'), 'an analyst sees residents by pseudonym');
     const queue = await page.goto('/console/requests');
     check(queue.status() === 403, 'an analyst cannot open the request queue');
+    // The simulator plays a conversation with the current version.
+    await page.goto('/console/simulator');
+    const option = page.locator('#sim-flow option', { hasText: `${cfg.flow} (current` });
+    await page.getByLabel('Flow and version').selectOption(await option.getAttribute('value'));
+    await page.getByRole('button', { name: 'Start a new conversation' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Text as the resident').fill('weekly');
+    await page.getByRole('button', { name: 'Send' }).click();
+    await page.waitForLoadState();
+    const chat = await page.locator('#chat').innerText();
+    check(chat.includes('From 1 to 5') && chat.includes('GSM-7'),
+      'the simulator answers "weekly" with the next question and its segments');
+    await audit(page, 'simulator');
     await context.close();
   }
 

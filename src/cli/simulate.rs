@@ -11,7 +11,7 @@ use crate::flow::engine::{self, Context, Effect, Status};
 use crate::flows_dir;
 use crate::gateway::dispatch::{self, ThrottleRules};
 use crate::gateway::{FlowSet, Replies};
-use crate::store::{ActiveSession, ConsentChange, Contact, Decision, Snapshot};
+use crate::store::{ActiveSession, Contact, Snapshot};
 
 /// Options of `civictext simulate`.
 #[derive(Debug, clap::Args)]
@@ -187,37 +187,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }));
         shown.extend(d.requests.iter().cloned().map(Effect::FileRequest));
         print_replies(&mut out, &shown, args.show_data)?;
-        apply(&mut contact, &mut session, d);
+        crate::console::simulator::apply(&mut contact, &mut session, d);
     }
     writeln!(out, "(conversation ended)")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the store would do with a decision, kept in memory.
-fn apply(contact: &mut Contact, session: &mut Option<ActiveSession>, d: Decision) {
-    match d.consent {
-        Some(ConsentChange::OptOut) => contact.opted_out = true,
-        Some(ConsentChange::OptIn) => contact.opted_out = false,
-        None => {}
-    }
-    if let Some(l) = d.language {
-        contact.language = Some(l);
-    }
-    contact.fields.extend(d.fields);
-    if let Some(t) = d.throttle {
-        contact.unmatched_count = t.unmatched_count;
-        contact.unmatched_since = t.unmatched_since;
-        contact.last_default_reply_at = t.last_default_reply_at;
-        contact.muted_until = t.muted_until;
-        contact.opt_out_hint_at = t.opt_out_hint_at;
-    }
-    if d.end_session.is_some() {
-        *session = None;
-    }
-    if let Some(w) = d.session {
-        *session = w.ended.is_none().then_some(ActiveSession {
-            id: 1,
-            state: w.state,
-        });
-    }
 }

@@ -13,6 +13,7 @@ pub mod home;
 pub mod requests;
 pub mod results;
 pub mod session;
+pub mod simulator;
 
 use askama::Template;
 use axum::Router;
@@ -232,6 +233,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/console/requests/{code}",
             get(requests::detail).post(requests::change_status),
+        )
+        .route(
+            "/console/simulator",
+            get(simulator::page_get).post(simulator::turn),
         )
         .route("/console/static/console.css", get(css))
         .layer(from_fn_with_state(state, session::guard))
