@@ -8,6 +8,7 @@ pub mod hello;
 pub mod load;
 pub mod outbox;
 pub mod plan;
+pub mod results;
 pub mod stats;
 
 /// Refuses any target that is not on this machine: the generator signs valid webhooks and could

@@ -2,6 +2,7 @@
 
 mod backup;
 mod bench;
+mod bench_results;
 mod broadcast;
 mod contacts;
 mod flows;
@@ -88,6 +89,9 @@ pub enum Command {
     /// Measure residents served per second against an HTTP-only and a one-transaction-per-text
     /// baseline, and check that every acknowledged answer was stored exactly once.
     Bench(bench::Args),
+    /// Measure responses streamed per second (CSV and JSON) and peak memory on a database of
+    /// many answers, against a plain query over the same rows.
+    BenchResults(bench_results::Args),
     /// The benchmark's HTTP ceiling: a fixed TwiML reply to every webhook.
     #[command(hide = true)]
     BenchHello {
@@ -202,6 +206,7 @@ pub fn main() -> ExitCode {
         }) => publish::diff(&settings, &flow, &from, &to),
         Command::Simulate(args) => simulate::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::BenchResults(args) => bench_results::run(args),
         Command::BenchHello { bind } => bench::hello(bind),
         Command::BenchNaive { wal, flags } => bench::naive(&flags, wal),
     };

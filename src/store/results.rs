@@ -275,3 +275,37 @@ pub(super) fn attach_answers(rows: &mut [ResponseRow], answers: Vec<(i64, Answer
         }
     }
 }
+
+impl Store {
+    /// Reads every answer of `flow` with one plain query and nothing else, counting rows and
+    /// text bytes: the floor that streaming results is measured against (`civictext
+    /// bench-results`).
+    pub async fn scan_answers(&self, flow: &str) -> Result<(u64, u64), StoreError> {
+        use futures_util::TryStreamExt as _;
+        use sqlx::Row as _;
+        const SQL: &str = "SELECT a.session_id, a.question, a.raw, a.value, a.category
+                           FROM answers a WHERE a.flow_id = $1 ORDER BY a.session_id, a.id";
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        let mut count = |r: &dyn Fn(usize) -> Result<String, sqlx::Error>| {
+            rows += 1;
+            for i in 1..5 {
+                bytes += r(i).map(|s| s.len() as u64).unwrap_or(0);
+            }
+        };
+        match self {
+            Store::Sqlite(s) => {
+                let mut stream = sqlx::query(SQL).bind(flow).fetch(s.pool());
+                while let Some(row) = stream.try_next().await? {
+                    count(&|i| row.try_get::<String, _>(i));
+                }
+            }
+            Store::Postgres(s) => {
+                let mut stream = sqlx::query(SQL).bind(flow).fetch(s.pool());
+                while let Some(row) = stream.try_next().await? {
+                    count(&|i| row.try_get::<String, _>(i));
+                }
+            }
+        }
+        Ok((rows, bytes))
+    }
+}

@@ -1,0 +1,130 @@
+//! `civictext bench-results`: how fast results stream out of a large database, and in how much
+//! memory. A database of completed youth-survey sessions (7 answers each) is filled by the
+//! store's own prefill, then the same rows are read four ways in one run: a plain query over
+//! the answers (the floor), `civictext export`'s CSV, the API's CSV serialiser, and the API's
+//! JSON items, each written to a sink. Peak resident memory is measured per phase (the kernel's
+//! high-water mark is reset before each).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::privacy::Pseudonyms;
+use crate::store::Store;
+use crate::store::results::ResultsFilter;
+
+/// The flow the prefill writes.
+pub const FLOW: &str = "youth-survey";
+
+/// One way of reading the results, measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measured {
+    pub name: &'static str,
+    /// Sessions (response rows) written; for the plain query, answers read.
+    pub rows: u64,
+    pub answers: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+impl Measured {
+    /// Response rows (sessions) per second.
+    pub fn rows_per_second(&self) -> f64 {
+        self.rows as f64 / self.seconds
+    }
+
+    /// Answers per second.
+    pub fn answers_per_second(&self) -> f64 {
+        self.answers as f64 / self.seconds
+    }
+}
+
+/// Resets the process's peak resident set (`VmHWM`), so the next phase's peak is its own.
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak() -> Option<f64> {
+    super::child::peak_rss_mb("/proc/self/status")
+}
+
+/// The plain query over every answer of the flow.
+pub async fn baseline(store: &Store) -> anyhow::Result<Measured> {
+    reset_peak();
+    let started = Instant::now();
+    let (rows, bytes) = store.scan_answers(FLOW).await?;
+    Ok(Measured {
+        name: "plain SELECT of the answers (floor)",
+        rows,
+        answers: rows,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mb: peak(),
+    })
+}
+
+/// How a response row is written.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// The CSV of `civictext export` and the API's `Accept: text/csv`.
+    Csv,
+    /// The API's JSON items.
+    Json,
+}
+
+/// Every session of the flow streamed from the store and serialised as `shape`.
+pub async fn stream(store: &Store, shape: Shape) -> anyhow::Result<Measured> {
+    reset_peak();
+    let pseudonyms = Pseudonyms::new("bench-key");
+    let questions: Vec<String> = [
+        "age",
+        "zip",
+        "getting-around",
+        "safe-walking",
+        "priority",
+        "rating",
+        "follow-up",
+    ]
+    .map(String::from)
+    .to_vec();
+    let started = Instant::now();
+    let mut rx = store.responses_stream(ResultsFilter {
+        flow: Some(FLOW.into()),
+        ..ResultsFilter::default()
+    });
+    let (mut rows, mut answers, mut bytes) = (0u64, 0u64, 0u64);
+    if let Shape::Csv = shape {
+        bytes += crate::export::csv_line(&crate::export::header(&questions, false)).len() as u64;
+    }
+    while let Some(row) = rx.recv().await {
+        let row = row?;
+        rows += 1;
+        answers += row.answers.len() as u64;
+        bytes += match shape {
+            Shape::Csv => crate::export::csv_line(&crate::export::record(
+                &row,
+                &questions,
+                &pseudonyms,
+                false,
+            ))
+            .len(),
+            Shape::Json => {
+                serde_json::to_vec(&crate::http::api::responses::item(row, &pseudonyms, false))?
+                    .len()
+                    + 1
+            }
+        } as u64;
+    }
+    Ok(Measured {
+        name: match shape {
+            Shape::Csv => "responses as CSV (export, API text/csv)",
+            Shape::Json => "responses as JSON (API items)",
+        },
+        rows,
+        answers,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mb: peak(),
+    })
+}
