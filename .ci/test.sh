@@ -37,6 +37,8 @@ bash .ci/nginx.sh
 # Headless Chromium (Debian's package, only under CI or --install) and playwright-core + axe-core
 # from npm for the staff console's browser test.
 bash .ci/browser.sh
+# Pinned Python tools in .ci/venv: a real Open311 client and Schemathesis.
+bash .ci/python.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -51,7 +53,7 @@ CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test compliance --test conversations --test export --test hostile_input \
   --test idempotency --test restart_and_reload --test webhook_security --test database_faults \
   --test metrics --test outbound_sending --test broadcast_cli --test quiet_hours \
-  --test service_requests --test flow_publishing \
+  --test service_requests --test flow_publishing --test open311 \
   --test outbound_replicas
 cargo test --locked --doc
 

@@ -98,6 +98,7 @@ pub async fn queue(
         status: Some(q.status.trim().to_string()).filter(|s| !s.is_empty()),
         since: None,
         until: older.map(|d| now - jiff::SignedDuration::from_hours(24 * d)),
+        closed: None,
     };
     let found = state
         .gateway

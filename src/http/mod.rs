@@ -4,6 +4,7 @@
 pub mod api;
 pub mod error;
 mod health;
+pub mod open311;
 pub mod server;
 pub mod status;
 pub mod webhook;
@@ -51,6 +52,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::router(state.clone()))
+        .merge(open311::router())
         .merge(crate::console::router(state.clone()))
         .route(webhook::SMS_PATH, post(webhook::sms))
         .route(status::STATUS_PATH, post(status::status))

@@ -205,6 +205,7 @@ impl PgStore {
                AND ($4::text IS NULL OR status = $4)
                AND ($5::timestamptz IS NULL OR created_at >= $5)
                AND ($6::timestamptz IS NULL OR created_at < $6)
+               AND ($8::boolean IS NULL OR (status = 'closed') = $8)
              ORDER BY created_xid, id LIMIT $7"
         ))
         .bind(xid.to_string())
@@ -214,6 +215,7 @@ impl PgStore {
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
         .bind(limit)
+        .bind(filter.closed)
         .fetch_all(self.pool())
         .await?;
         let next = match rows.last() {

@@ -111,6 +111,9 @@ pub struct RequestRow {
 pub struct RequestFilter {
     pub service: Option<String>,
     pub status: Option<String>,
+    /// Only closed requests (`Some(true)`) or only those not closed yet (`Some(false)`): the
+    /// two states Open311 knows.
+    pub closed: Option<bool>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
 }

@@ -183,6 +183,7 @@ impl SqliteStore {
                AND (?3 IS NULL OR status = ?3)
                AND (?4 IS NULL OR julianday(created_at) >= julianday(?4))
                AND (?5 IS NULL OR julianday(created_at) < julianday(?5))
+               AND (?7 IS NULL OR (status = 'closed') = ?7)
              ORDER BY id LIMIT ?6"
         ))
         .bind(after.unwrap_or(0))
@@ -191,6 +192,7 @@ impl SqliteStore {
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
         .bind(limit)
+        .bind(filter.closed)
         .fetch_all(self.pool())
         .await?
         .iter()

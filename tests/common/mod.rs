@@ -609,3 +609,25 @@ impl TestApp {
             .to_string()
     }
 }
+
+/// A program from the pinned Python tools in `.ci/venv` (made by `.ci/python.sh`). None, after
+/// saying loudly that the calling test did not run, when the venv is missing outside CI; under
+/// CI (`CI=true`) a missing venv fails the test.
+pub fn ci_venv_program(name: &str, test: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci/venv/bin")
+        .join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{} is missing: .ci/test.sh runs .ci/python.sh to create it",
+        path.display()
+    );
+    eprintln!(
+        "NOT RUN: {test} needs {} (run `bash .ci/python.sh`)",
+        path.display()
+    );
+    None
+}

@@ -123,6 +123,7 @@ pub async fn list(
         status: q.status,
         since: instant("since", q.since.as_deref())?,
         until: instant("until", q.until.as_deref())?,
+        closed: None,
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
