@@ -87,6 +87,9 @@ pub struct Settings {
     /// until erased (`CIVICTEXT_RETENTION_DAYS`).
     #[serde(default)]
     pub retention_days: Option<u32>,
+    /// Seconds between looks for conversations whose reminder or expiry is due
+    /// (`CIVICTEXT_SWEEP_INTERVAL`): a reminder goes at most this late.
+    pub sweep_interval: u64,
 }
 
 /// The highest `max_connections` accepted.
@@ -123,6 +126,7 @@ impl Default for Settings {
             quiet_hours: "21:00-08:00".into(),
             metrics_bind: None,
             retention_days: None,
+            sweep_interval: 15,
         }
     }
 }
@@ -274,6 +278,7 @@ impl Settings {
                 "quiet_hours",
                 "metrics_bind",
                 "retention_days",
+                "sweep_interval",
             ]))
             .merge(per_language_env(
                 "CIVICTEXT_ORGANIZATION_",
@@ -369,6 +374,12 @@ impl Settings {
             invalid(
                 "reload_interval",
                 "the reload interval must be at least 1 second",
+            )?;
+        }
+        if self.sweep_interval == 0 {
+            invalid(
+                "sweep_interval",
+                "the sweep interval must be at least 1 second",
             )?;
         }
         if self.header_read_timeout == 0 {

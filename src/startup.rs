@@ -32,6 +32,11 @@ pub struct Application {
     outbound: Option<crate::outbound::OutboundHandle>,
     /// The listener serving only `/metrics`, when `metrics_bind` is set.
     metrics: Option<TcpListener>,
+    /// The session sweep (reminders, expiry) and how to stop it.
+    sweep: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 impl Application {
@@ -120,6 +125,13 @@ impl Application {
         });
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(served.errors());
+        let (stop_sweep, sweep_stopped) = tokio::sync::watch::channel(false);
+        let sweep = tokio::spawn(crate::gateway::sweep::run(
+            gateway.clone(),
+            Arc::new(crate::outbound::worker::SystemClock),
+            Duration::from_secs(settings.sweep_interval),
+            sweep_stopped,
+        ));
         let reload = tokio::spawn(reload::watch(
             gateway.clone(),
             loader,
@@ -195,6 +207,7 @@ impl Application {
             retention,
             outbound,
             metrics,
+            sweep: (stop_sweep, sweep),
         })
     }
 
@@ -237,6 +250,9 @@ impl Application {
         if let Some(retention) = self.retention {
             retention.abort();
         }
+        let (stop_sweep, sweep) = self.sweep;
+        let _ = stop_sweep.send(true);
+        let _ = sweep.await;
         if let Some(outbound) = self.outbound {
             outbound.stop().await;
         }

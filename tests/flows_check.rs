@@ -778,11 +778,11 @@ fn the_cost_table_marks_a_question_s_retry_text_as_such() {
         .lines()
         .take_while(|l| !l.is_empty())
         .collect();
-    // The ZIP question (line 28 of the flow) has its text and its retry text, in two languages.
+    // The ZIP question (line 38 of the flow) has its text and its retry text, in two languages.
     let zip_rows: Vec<&str> = table
         .iter()
         .copied()
-        .filter(|l| l.trim_start().starts_with("28 "))
+        .filter(|l| l.trim_start().starts_with("38 "))
         .collect();
     assert_eq!(zip_rows.len(), 4, "{table:#?}");
     let retries: Vec<&str> = zip_rows
@@ -803,7 +803,7 @@ fn the_cost_table_marks_a_question_s_retry_text_as_such() {
         table
             .iter()
             .filter(|l| l.contains("retry text"))
-            .all(|l| l.trim_start().starts_with("28 ")),
+            .all(|l| l.trim_start().starts_with("38 ")),
         "{table:#?}"
     );
 }
@@ -1042,4 +1042,213 @@ fn a_consent_on_a_valid_choice_loads() {
         "{}",
         listing(&compiled.report.items)
     );
+}
+
+// Reminders and expiry.
+
+/// The PARKS flow with these lines added at the top (after `keywords:`, from line 3 on).
+fn parks_with_top(lines: &str) -> String {
+    parks_with(
+        "keywords: [PARKS]\n",
+        &format!("keywords: [PARKS]\n{lines}"),
+    )
+}
+
+#[test]
+fn a_flow_with_a_reminder_and_a_closing_text_gives_every_question_the_reminder() {
+    let source = parks_with_top(
+        "expires_after: 1d\nremind_after: 4h\nreminder: Still there?\non_expire: Survey closed.\n",
+    );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+    let flow = compiled.flow.expect("it compiles");
+    for q in flow.questions() {
+        let r = q
+            .reminder
+            .as_ref()
+            .expect("every question is reminded about");
+        assert_eq!(r.after, jiff::SignedDuration::from_hours(4));
+        assert_eq!(r.text.get("en").source(), "Still there?");
+    }
+    assert_eq!(
+        flow.on_expire.as_ref().map(|t| t.get("en").source()),
+        Some("Survey closed.".to_string())
+    );
+}
+
+#[test]
+fn a_reminder_due_after_the_session_expires_is_reported_at_remind_after() {
+    assert_only_error(
+        &parks_with_top("expires_after: 2h\nremind_after: 4h\nreminder: Still there?\n"),
+        "parks.yaml:4:15",
+        "a reminder after `4h` would come when the session has already expired (`expires_after` is 2h)",
+        "remind sooner than the session expires",
+    );
+}
+
+#[test]
+fn a_question_reminding_later_than_the_session_lasts_is_reported_on_the_question() {
+    let source = parks_with_top("expires_after: 1h30m\nreminder: Still there?\n").replacen(
+        "    type: text\n",
+        "    type: text\n    remind_after: 2h\n",
+        1,
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:20:19",
+        "a reminder after `2h` would come when the session has already expired (`expires_after` is 1h30m)",
+        "remind sooner",
+    );
+}
+
+#[test]
+fn remind_after_that_is_not_a_duration_is_reported_with_the_units_to_use() {
+    assert_only_error(
+        &parks_with_top("remind_after: soon\nreminder: Still there?\n"),
+        "parks.yaml:3:15",
+        "`soon` is not a duration",
+        "`30m`, `4h` or `1d`",
+    );
+}
+
+#[test]
+fn remind_after_without_a_reminder_text_is_reported() {
+    assert_only_error(
+        &parks_with_top("remind_after: 4h\n"),
+        "parks.yaml:3:15",
+        "`remind_after` needs a `reminder:` text to send",
+        "add `reminder:`",
+    );
+}
+
+#[test]
+fn a_reminder_text_nothing_ever_sends_is_reported() {
+    assert_only_error(
+        &parks_with_top("reminder: Still there?\n"),
+        "parks.yaml:3:11",
+        "this reminder is never sent: no question has a `remind_after`",
+        "add `remind_after: 4h`",
+    );
+}
+
+#[test]
+fn a_question_s_own_reminder_without_a_delay_is_reported_on_the_question() {
+    let source = parks_with(
+        "    type: text\n",
+        "    type: text\n    reminder: Take your time.\n",
+    );
+    assert_only_error(
+        &source,
+        "parks.yaml:18:15",
+        "this reminder is never sent: question `why-not` has no `remind_after`",
+        "add `remind_after: 4h`",
+    );
+}
+
+#[test]
+fn on_expire_without_expires_after_is_reported() {
+    assert_only_error(
+        &parks_with_top("on_expire: Survey closed.\n"),
+        "parks.yaml:3:12",
+        "`on_expire` never runs: this flow has no `expires_after`",
+        "add `expires_after: 24h`",
+    );
+}
+
+#[test]
+fn remind_after_on_a_step_that_asks_nothing_is_reported_as_belonging_on_a_question() {
+    assert_only_error(
+        &parks_with(
+            "  - say: Thanks!\n",
+            "  - say: Thanks!\n    remind_after: 4h\n",
+        ),
+        "parks.yaml:20:19",
+        "`remind_after` only belongs on an `ask:` step",
+        "move it to the question",
+    );
+}
+
+#[test]
+fn a_question_can_do_without_the_flows_reminder_or_have_its_own() {
+    let source = parks_with_top("remind_after: 4h\nreminder: Still there?\n")
+        .replacen(
+            "    type: number\n",
+            "    type: number\n    remind_after: never\n",
+            1,
+        )
+        .replacen(
+            "    type: text\n",
+            "    type: text\n    remind_after: 30m\n    reminder: Take your time.\n",
+            1,
+        );
+    let compiled = compile(FILE, &source);
+    assert_eq!(compiled.report.items, vec![]);
+    let flow = compiled.flow.expect("it compiles");
+    let reminder = |id: &str| {
+        flow.question(id)
+            .unwrap()
+            .reminder
+            .as_ref()
+            .map(|r| (r.after.as_secs(), r.text.get("en").source()))
+    };
+    assert_eq!(
+        reminder("visits"),
+        Some((4 * 3600, "Still there?".to_string()))
+    );
+    assert_eq!(reminder("safety"), None);
+    assert_eq!(
+        reminder("why-not"),
+        Some((1800, "Take your time.".to_string()))
+    );
+}
+
+#[test]
+fn a_reminder_over_1600_characters_is_reported() {
+    let long = "a".repeat(1601);
+    let compiled = compile(
+        FILE,
+        &parks_with_top(&format!("remind_after: 4h\nreminder: {long}\n")),
+    );
+    assert!(compiled.flow.is_none());
+    assert_error(
+        &compiled.report.items,
+        "parks.yaml:4:11",
+        "the `en` text is 1601 characters",
+        "shorten it",
+    );
+}
+
+#[test]
+fn the_cost_table_lists_reminders_and_closing_texts_as_sent_on_their_own() {
+    let out = binary()
+        .args(["flows", "check"])
+        .arg(shipped_flows_dir())
+        .output()
+        .expect("run civictext");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let table: Vec<&str> = stdout
+        .split("Message cost for `youth-survey`")
+        .nth(1)
+        .expect("a youth-survey cost table")
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let own: Vec<&str> = table
+        .iter()
+        .copied()
+        .filter(|l| l.contains("sent on its own"))
+        .collect();
+    // The reminder (line 18) and the closing text (line 22), each in English and Spanish, one
+    // segment each.
+    assert_eq!(own.len(), 4, "{table:#?}");
+    for (line, lang) in [("18", "en"), ("18", "es"), ("22", "en"), ("22", "es")] {
+        assert!(
+            own.iter().any(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                cols[0] == line && cols[1] == lang && cols[4] == "1"
+            }),
+            "no one-segment row for line {line} in {lang}: {own:#?}"
+        );
+    }
 }

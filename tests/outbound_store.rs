@@ -102,6 +102,8 @@ async fn file_request(b: &Backend, phone: &str, code: &str, when: Timestamp) {
         started_at: when,
         updated_at: when,
         expires_at: None,
+        remind_at: None,
+        reminded: None,
     };
     let decision = Decision {
         session: Some(SessionWrite {

@@ -202,6 +202,8 @@ fn rich_session(flow: &str, started: Timestamp) -> Session {
         started_at: started,
         updated_at: started + SignedDuration::from_nanos(123_456_789),
         expires_at: Some(started + SignedDuration::from_hours(24) + SignedDuration::from_nanos(1)),
+        remind_at: Some(started + SignedDuration::from_hours(4)),
+        reminded: Some(1),
     }
 }
 

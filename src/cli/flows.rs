@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::flow::Severity;
-use crate::flow::compile::{StepText, step_texts_with_role};
+use crate::flow::compile::{StepText, flow_texts, step_texts_with_role};
 use crate::flow::conversation_test;
 use crate::flows_dir;
 use crate::sms::segments::{self, Encoding};
@@ -58,17 +58,29 @@ fn print_costs(
             "  {:<6} {:<5} {:<6} {:>5} {:>8}  note",
             "line", "lang", "enc", "chars", "segments"
         )?;
-        for step in &flow.steps {
-            for StepText {
+        let in_steps = flow.steps.iter().flat_map(|step| {
+            step_texts_with_role(step)
+                .into_iter()
+                .map(|t| (step.pos, t))
+        });
+        for (
+            at,
+            StepText {
                 language: lang,
                 text,
                 retry,
-            } in step_texts_with_role(step)
+                reminder,
+            },
+        ) in in_steps.chain(flow_texts(flow))
+        {
             {
                 let c = segments::count(&text);
                 let mut note = String::new();
                 if retry {
                     note.push_str("retry text");
+                }
+                if reminder {
+                    note.push_str("sent on its own (reminder or closing text)");
                 }
                 if c.encoding == Encoding::Ucs2 {
                     let shown: Vec<String> = c
@@ -91,7 +103,7 @@ fn print_costs(
                 writeln!(
                     out,
                     "  {:<6} {:<5} {:<6} {:>5} {:>8}  {note}",
-                    step.pos.line,
+                    at.line,
                     lang,
                     c.encoding.as_str(),
                     c.characters,
@@ -147,7 +159,11 @@ pub fn test(dir: &Path, verbose: bool) -> anyhow::Result<ExitCode> {
             }
             if verbose || !ok {
                 for (who, text) in &case.transcript {
-                    let arrow = if *who == "resident" { ">" } else { "<" };
+                    let arrow = match *who {
+                        "resident" => ">",
+                        "wait" => "~",
+                        _ => "<",
+                    };
                     for (i, line) in text.lines().enumerate() {
                         writeln!(out, "      {} {line}", if i == 0 { arrow } else { " " })?;
                     }

@@ -98,6 +98,10 @@ const STARTER_CONFIG: &str = r#"# civictext configuration. Every line below is c
 # 100 or more for a short code.
 # outbound_mps = 1.0
 
+# Seconds between looks for conversations whose reminder (`remind_after`) or expiry
+# (`expires_after`) is due; every replica looks, and each conversation is handled once.
+# sweep_interval = 15
+
 # Local hours in the resident's time zone in which texts they did not just ask for wait
 # until morning; "off" disables.
 # quiet_hours = "21:00-08:00"

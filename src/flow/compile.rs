@@ -67,6 +67,10 @@ pub fn compile(file: &str, source: &str) -> Compiled {
         question_kinds: HashMap::new(),
         templates: Vec::new(),
         conditions: Vec::new(),
+        expires_after: None,
+        flow_remind_after: None,
+        flow_reminder_text: None,
+        flow_reminder_used: false,
     };
     let flow = c.flow(file, raw, version);
     let report = c.report;
@@ -177,6 +181,13 @@ struct Compiler {
     /// the whole flow (placeholders and conditions naming questions).
     templates: Vec<(Pos, Template)>,
     conditions: Vec<(Pos, Condition)>,
+    /// The flow's `expires_after`, with where it is written.
+    expires_after: Option<(jiff::SignedDuration, Pos)>,
+    /// The flow-wide `remind_after` and `reminder:` text, for questions without their own.
+    flow_remind_after: Option<(jiff::SignedDuration, Pos)>,
+    flow_reminder_text: Option<(Text, Pos)>,
+    /// Whether some question sends the flow-wide reminder text.
+    flow_reminder_used: bool,
 }
 
 /// The answer types staff can write in `type:`.
@@ -235,6 +246,19 @@ pub fn parse_duration(s: &str) -> Option<jiff::SignedDuration> {
         rest = rest[unit_len..].trim_start();
     }
     (total > 0).then(|| jiff::SignedDuration::from_secs(total))
+}
+
+/// A duration as staff would write it: `24h`, `1h30m`, `90s`.
+pub fn format_duration(d: jiff::SignedDuration) -> String {
+    let mut secs = d.as_secs();
+    let mut out = String::new();
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)] {
+        if secs >= n {
+            out.push_str(&format!("{}{unit}", secs / n));
+            secs %= n;
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
 }
 
 fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a String>) -> Option<&'a String> {
@@ -324,6 +348,33 @@ impl Compiler {
             }
             d
         });
+        self.expires_after = expires_after.zip(raw.expires_after.as_ref().map(pos));
+        self.flow_remind_after = raw
+            .remind_after
+            .as_ref()
+            .and_then(|r| self.remind_after(r, false).flatten().map(|d| (d, pos(r))));
+        self.flow_reminder_text = raw
+            .reminder
+            .as_ref()
+            .and_then(|t| self.text(t, "the reminder").map(|x| (x, pos(t))));
+        if let (Some(r), None) = (&raw.remind_after, &raw.reminder) {
+            self.report.error(
+                pos(r),
+                "`remind_after` needs a `reminder:` text to send",
+                Some("add `reminder:` with a short nudge, e.g. `Still there? Reply to our last question, or STOP to opt out.`".into()),
+            );
+        }
+        let on_expire = raw.on_expire.as_ref().and_then(|t| {
+            if raw.expires_after.is_none() {
+                self.report.error(
+                    pos(t),
+                    "`on_expire` never runs: this flow has no `expires_after`",
+                    Some("add `expires_after: 24h` (or how long a session may wait)".into()),
+                );
+            }
+            self.text(t, "the `on_expire` closing text")
+        });
+        let on_expire_pos = raw.on_expire.as_ref().map_or_else(Pos::default, pos);
         let region = match &raw.region {
             Some(r) if r.value.len() == 2 && r.value.chars().all(|c| c.is_ascii_uppercase()) => {
                 r.value.clone()
@@ -384,6 +435,44 @@ impl Compiler {
         self.check_references(&steps, &questions);
         self.check_reachability(&steps);
         self.check_lengths(&steps);
+        if let Some((_, at)) = &self.flow_reminder_text
+            && !self.flow_reminder_used
+            && raw.remind_after.is_none()
+        {
+            self.report.error(
+                *at,
+                "this reminder is never sent: no question has a `remind_after`",
+                Some(
+                    "add `remind_after: 4h` at the top of the flow, or on the questions to remind"
+                        .into(),
+                ),
+            );
+        }
+        let reminder = match (self.flow_remind_after, self.flow_reminder_text.clone()) {
+            (Some((after, _)), Some((text, at))) => Some(Reminder {
+                after,
+                text,
+                pos: at,
+            }),
+            _ => None,
+        };
+        let flow_texts: Vec<(Pos, String, String)> = reminder
+            .iter()
+            .flat_map(|r| {
+                r.text
+                    .by_language
+                    .iter()
+                    .map(|(l, t)| (r.pos, l.clone(), t.source()))
+            })
+            .chain(on_expire.iter().flat_map(|t| {
+                t.by_language
+                    .iter()
+                    .map(|(l, tpl)| (on_expire_pos, l.clone(), tpl.source()))
+            }))
+            .collect();
+        for (at, lang, text) in flow_texts {
+            self.check_length(at, &lang, &text);
+        }
 
         Some(Flow {
             id: raw.flow.value.clone(),
@@ -396,6 +485,9 @@ impl Compiler {
             languages: self.languages.clone(),
             keywords,
             expires_after,
+            reminder,
+            on_expire,
+            on_expire_pos,
             interruptible: raw.interruptible.as_ref().is_none_or(|b| b.value),
             region,
             date_order,
@@ -766,7 +858,7 @@ impl Compiler {
     }
 
     fn only_for_questions(&mut self, r: &RawStep) {
-        let stray: [(&str, Option<Pos>); 14] = [
+        let stray: [(&str, Option<Pos>); 16] = [
             ("type", r.kind.as_ref().map(pos)),
             ("text", r.text.as_ref().map(pos)),
             ("choices", r.choices.as_ref().map(pos)),
@@ -781,6 +873,8 @@ impl Compiler {
             ("consent", r.consent.as_ref().map(pos)),
             ("anonymous", r.anonymous.as_ref().map(pos)),
             ("next", r.next.as_ref().map(pos)),
+            ("remind_after", r.remind_after.as_ref().map(pos)),
+            ("reminder", r.reminder.as_ref().map(pos)),
         ];
         for (name, p) in stray {
             if let Some(p) = p {
@@ -860,7 +954,9 @@ impl Compiler {
             }
             None => None,
         };
+        let reminder = self.question_reminder(&id, r, at);
         let kind = kind?;
+        let reminder = reminder?;
         let optional = r.optional.as_ref().is_some_and(|o| o.value);
         let shape = match &kind {
             AnswerKind::Choice(c) | AnswerKind::Language(c) => Shape::Keys(c.keys.clone()),
@@ -889,6 +985,8 @@ impl Compiler {
             consent,
             anonymous: r.anonymous.as_ref().is_some_and(|a| a.value),
             next,
+            reminder,
+            own_reminder_text: r.reminder.is_some(),
         })
     }
 
@@ -1395,13 +1493,121 @@ impl Compiler {
     fn check_lengths(&mut self, steps: &[Step]) {
         for step in steps {
             for (lang, text) in step_texts(step) {
-                let n = text.chars().count();
-                if n > MAX_MESSAGE_CHARS {
-                    self.report.error(step.pos, format!("the `{lang}` text is {n} characters; one SMS conversation message can be at most {MAX_MESSAGE_CHARS}"), Some("shorten it, or split it into two `say:` steps".into()));
-                }
-                self.check_lookalikes(step.pos, &lang, &text);
+                self.check_length(step.pos, &lang, &text);
             }
         }
+    }
+
+    fn check_length(&mut self, at: Pos, lang: &str, text: &str) {
+        let n = text.chars().count();
+        if n > MAX_MESSAGE_CHARS {
+            self.report.error(at, format!("the `{lang}` text is {n} characters; one SMS conversation message can be at most {MAX_MESSAGE_CHARS}"), Some("shorten it, or split it into two `say:` steps".into()));
+        }
+        self.check_lookalikes(at, lang, text);
+    }
+
+    /// Reads a `remind_after:` value: Some(None) for `never` (where allowed), None when it is
+    /// not a duration or not shorter than the flow's `expires_after` (both reported).
+    fn remind_after(
+        &mut self,
+        raw: &S<String>,
+        never_allowed: bool,
+    ) -> Option<Option<jiff::SignedDuration>> {
+        if never_allowed && raw.value.trim() == "never" {
+            return Some(None);
+        }
+        let Some(d) = parse_duration(&raw.value) else {
+            self.report.error(
+                pos(raw),
+                format!("`{}` is not a duration", raw.value),
+                Some(if never_allowed {
+                    "write a number and a unit (`30m`, `4h`, `1d`), or `never` for no reminder on this question".into()
+                } else {
+                    "write a number and a unit: `30m`, `4h` or `1d`".into()
+                }),
+            );
+            return None;
+        };
+        if let Some((expires, _)) = self.expires_after
+            && d >= expires
+        {
+            self.report.error(
+                pos(raw),
+                format!(
+                    "a reminder after `{}` would come when the session has already expired (`expires_after` is {})",
+                    raw.value,
+                    format_duration(expires)
+                ),
+                Some("remind sooner than the session expires, e.g. half of `expires_after`".into()),
+            );
+            return None;
+        }
+        Some(Some(d))
+    }
+
+    /// A question's reminder: its own delay and text, else the flow's.
+    fn question_reminder(&mut self, id: &str, r: &RawStep, at: Pos) -> Option<Option<Reminder>> {
+        let own_after = match &r.remind_after {
+            Some(raw) => Some(self.remind_after(raw, true)?),
+            None => None,
+        };
+        let own_text = match &r.reminder {
+            Some(t) => Some((self.text(t, "the reminder")?, pos(t))),
+            None => None,
+        };
+        let after = match own_after {
+            Some(None) => {
+                if let Some((_, p)) = own_text {
+                    self.report.error(
+                        p,
+                        format!("question `{id}` says `remind_after: never`, so this reminder is never sent"),
+                        Some("remove the `reminder:` text, or give `remind_after` a duration".into()),
+                    );
+                    return None;
+                }
+                return Some(None);
+            }
+            Some(Some(d)) => Some(d),
+            None => self.flow_remind_after.map(|(d, _)| d),
+        };
+        let Some(after) = after else {
+            if let Some((_, p)) = own_text {
+                self.report.error(
+                    p,
+                    format!("this reminder is never sent: question `{id}` has no `remind_after`"),
+                    Some(
+                        "add `remind_after: 4h` to the question (or at the top of the flow)".into(),
+                    ),
+                );
+                return None;
+            }
+            return Some(None);
+        };
+        let (text, text_pos) = match own_text {
+            Some(t) => t,
+            None => match self.flow_reminder_text.clone() {
+                Some(t) => {
+                    self.flow_reminder_used = true;
+                    t
+                }
+                None => {
+                    // A flow-wide `remind_after` without a text is reported once, at the top.
+                    if self.flow_remind_after.is_none() || r.remind_after.is_some() {
+                        self.report.error(
+                            r.remind_after.as_ref().map_or(at, pos),
+                            format!("question `{id}` has a `remind_after` but no `reminder:` text to send"),
+                            Some("add `reminder:` to the question, or at the top of the flow for every question".into()),
+                        );
+                    }
+                    return None;
+                }
+            },
+        };
+        Some(Some(Reminder {
+            after,
+            text,
+            pos: text_pos,
+        }))
     }
 }
 
@@ -1482,22 +1688,50 @@ pub struct StepText {
     pub text: String,
     /// A question's `retry:` text (sent only after an answer that was not understood).
     pub retry: bool,
+    /// A reminder (sent on its own when the question goes unanswered).
+    pub reminder: bool,
+}
+
+/// The texts a flow sends on its own rather than in a step: its flow-wide reminder and its
+/// `on_expire` closing text, each with where it is written, for the cost table.
+pub fn flow_texts(flow: &Flow) -> Vec<(Pos, StepText)> {
+    let mut out = Vec::new();
+    let sources = flow
+        .reminder
+        .iter()
+        .map(|r| (r.pos, &r.text))
+        .chain(flow.on_expire.iter().map(|t| (flow.on_expire_pos, t)));
+    for (at, text) in sources {
+        for (l, tpl) in &text.by_language {
+            out.push((
+                at,
+                StepText {
+                    language: l.clone(),
+                    text: tpl.source(),
+                    retry: false,
+                    reminder: true,
+                },
+            ));
+        }
+    }
+    out
 }
 
 /// Like [`step_texts`], saying which texts are a question's retry text.
 pub fn step_texts_with_role(step: &Step) -> Vec<StepText> {
     let mut out = Vec::new();
-    let add = |t: &Text, retry: bool, out: &mut Vec<StepText>| {
+    let add = |t: &Text, retry: bool, reminder: bool, out: &mut Vec<StepText>| {
         for (l, tpl) in &t.by_language {
             out.push(StepText {
                 language: l.clone(),
                 text: tpl.source(),
                 retry,
+                reminder,
             });
         }
     };
     match &step.kind {
-        StepKind::Say(t) | StepKind::End(Some(t)) => add(t, false, &mut out),
+        StepKind::Say(t) | StepKind::End(Some(t)) => add(t, false, false, &mut out),
         StepKind::Ask(q) => {
             for (l, _) in &q.text.by_language {
                 let lookup = |v: &Var| Some(v.to_string());
@@ -1505,10 +1739,15 @@ pub fn step_texts_with_role(step: &Step) -> Vec<StepText> {
                     language: l.clone(),
                     text: render::question(q, l, lookup),
                     retry: false,
+                    reminder: false,
                 });
             }
             if let Some(r) = &q.retry {
-                add(r, true, &mut out);
+                add(r, true, false, &mut out);
+            }
+            // A reminder shared by the whole flow is listed once, where it is written.
+            if let (Some(r), true) = (&q.reminder, q.own_reminder_text) {
+                add(&r.text, false, true, &mut out);
             }
         }
         _ => {}

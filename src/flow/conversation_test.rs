@@ -11,9 +11,14 @@
 //!           - Thanks for texting Louisville Parks!
 //!           - contains: How often
 //!       - resident: "1"
+//!       - wait: 5h
+//!         replies: [Still there? Reply to our last question, or STOP to opt out.]
 //!     answers: { visits: weekly }
 //!     ends: false
 //! ```
+//!
+//! A `wait:` turn moves the simulated clock on without the resident texting; `replies` are then
+//! what the gateway sends on its own meanwhile (a reminder, the `on_expire` closing text).
 
 use std::collections::BTreeMap;
 
@@ -59,11 +64,16 @@ pub struct TestCase {
     pub ends: Option<bool>,
 }
 
-/// One text from the resident and what the gateway must answer.
+/// One text from the resident and what the gateway must answer, or a silence (`wait:`) and
+/// what the gateway sends on its own during it.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Turn {
-    pub resident: String,
+    #[serde(default)]
+    pub resident: Option<String>,
+    /// How long the resident stays silent (`5h`, `1d`), instead of a text.
+    #[serde(default)]
+    pub wait: Option<String>,
     #[serde(default)]
     pub media: Vec<Media>,
     /// When given, exactly these replies in this order.
@@ -102,7 +112,7 @@ pub struct CaseResult {
     pub line: u32,
     /// Empty when the case passed.
     pub failures: Vec<String>,
-    /// The exchange as it happened: ("resident" | "gateway", text).
+    /// The exchange as it happened: ("resident" | "gateway" | "wait", text).
     pub transcript: Vec<(&'static str, String)>,
 }
 
@@ -150,6 +160,76 @@ pub fn run(catalog: &Catalog, file: &TestFile) -> Vec<CaseResult> {
         .collect()
 }
 
+/// Checks the texts sent against the expected ones, in order; `when` says which turn.
+fn check_replies(
+    failures: &mut Vec<String>,
+    line: u64,
+    expected: &[Expect],
+    replies: &[String],
+    when: &str,
+) {
+    for (i, e) in expected.iter().enumerate() {
+        match replies.get(i) {
+            Some(actual) => {
+                if let Err(why) = e.check(actual) {
+                    failures.push(format!(
+                        "line {line}: reply {} {when}: {why}, got {actual:?}",
+                        i + 1
+                    ));
+                }
+            }
+            None => failures.push(format!(
+                "line {line}: expected {} replies {when}, got {}",
+                expected.len(),
+                replies.len()
+            )),
+        }
+    }
+    if replies.len() > expected.len() {
+        failures.push(format!(
+            "line {line}: expected {} replies {when}, got {}: {:?}",
+            expected.len(),
+            replies.len(),
+            &replies[expected.len()..]
+        ));
+    }
+}
+
+/// What the gateway's background sweep would do for a silent resident from `from` to `until`:
+/// the texts it sends (reminders, the closing text), and the session if it is still going.
+/// Quiet hours are not simulated: the texts are what goes, not when.
+fn sweep(
+    flow: &Flow,
+    mut session: engine::Session,
+    from: jiff::Timestamp,
+    until: jiff::Timestamp,
+    contact: &BTreeMap<String, String>,
+) -> (Vec<String>, Option<engine::Session>) {
+    let mut texts = Vec::new();
+    let mut now = from;
+    // Each round clears a reminder or ends the session, so this stops.
+    while let Some(at) = engine::next_due(&session).filter(|t| *t <= until) {
+        now = now.max(at);
+        let ctx = Context {
+            now,
+            today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+            contact,
+            entropy: 0,
+        };
+        let out = engine::due(flow, session, &ctx);
+        session = out.session;
+        match out.due {
+            engine::Due::Nothing => {}
+            engine::Due::Remind { text } => texts.push(text),
+            engine::Due::Expire { closing } => {
+                texts.extend(closing);
+                return (texts, None);
+            }
+        }
+    }
+    (texts, Some(session))
+}
+
 fn run_case(
     catalog: &Catalog,
     flow_id: &str,
@@ -164,7 +244,6 @@ fn run_case(
     let mut request: Option<engine::ServiceRequest> = None;
     let mut session: Option<engine::Session> = None;
     let mut ended = false;
-    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let Some(flow) = catalog.get(flow_id) else {
         return CaseResult {
             name: case.name.clone(),
@@ -178,9 +257,54 @@ fn run_case(
     // The flow now talking: another flow's keyword can take over, as it would in the gateway.
     let mut current: &Flow = flow;
     let mut interrupted = false;
+    let mut now = now;
     for (n, turn) in case.conversation.iter().enumerate() {
         let t = &turn.value;
-        transcript.push(("resident", t.resident.clone()));
+        let line = turn.referenced.line();
+        let resident = match (&t.resident, &t.wait) {
+            (Some(text), None) => text.clone(),
+            (None, Some(wait)) => {
+                let Some(silence) = super::compile::parse_duration(wait) else {
+                    failures.push(format!(
+                        "line {line}: `wait: {wait}` is not a duration (write `30m`, `5h`, `2d`)"
+                    ));
+                    break;
+                };
+                transcript.push(("wait", format!("({wait} without a reply)")));
+                let Some(waiting) = session.take() else {
+                    failures.push(format!(
+                        "line {line}: the conversation had already ended, so there is nothing to wait for"
+                    ));
+                    break;
+                };
+                let until = now.checked_add(silence).unwrap_or(now);
+                let (texts, still) = sweep(current, waiting, now, until, &contact);
+                now = until;
+                for text in &texts {
+                    transcript.push(("gateway", text.clone()));
+                }
+                if let Some(expected) = &t.replies {
+                    check_replies(
+                        &mut failures,
+                        line,
+                        expected,
+                        &texts,
+                        &format!("waiting {wait}"),
+                    );
+                }
+                ended = still.is_none();
+                session = still;
+                continue;
+            }
+            _ => {
+                failures.push(format!(
+                    "line {line}: a turn is either `resident:` (a text) or `wait:` (a silence)"
+                ));
+                break;
+            }
+        };
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        transcript.push(("resident", resident.clone()));
         let ctx = Context {
             now,
             today,
@@ -188,28 +312,24 @@ fn run_case(
             entropy: 0x5eed + n as u64,
         };
         let outcome = match session.take() {
-            None if n == 0 => match catalog.by_keyword(&t.resident) {
+            None if n == 0 => match catalog.by_keyword(&resident) {
                 Some((f, lang)) if f.id == flow.id => engine::start(flow, lang, &ctx),
                 _ => {
                     failures.push(format!(
-                        "line {}: the first text {:?} is not a keyword of `{flow_id}`",
-                        turn.referenced.line(),
-                        t.resident
+                        "line {line}: the first text {resident:?} is not a keyword of `{flow_id}`"
                     ));
                     break;
                 }
             },
             None => {
                 failures.push(format!(
-                    "line {}: the conversation had already ended, but the script sends {:?}",
-                    turn.referenced.line(),
-                    t.resident
+                    "line {line}: the conversation had already ended, but the script sends {resident:?}"
                 ));
                 break;
             }
             Some(s) => {
                 let inbound = Inbound {
-                    text: &t.resident,
+                    text: &resident,
                     media: &t.media,
                 };
                 match precedence::during_session(catalog, current, s, &inbound, &ctx) {
@@ -236,37 +356,13 @@ fn run_case(
             transcript.push(("gateway", r.clone()));
         }
         if let Some(expected) = &t.replies {
-            for (i, e) in expected.iter().enumerate() {
-                match replies.get(i) {
-                    Some(actual) => {
-                        if let Err(why) = e.check(actual) {
-                            failures.push(format!(
-                                "line {}: reply {} to {:?}: {why}, got {actual:?}",
-                                turn.referenced.line(),
-                                i + 1,
-                                t.resident
-                            ));
-                        }
-                    }
-                    None => failures.push(format!(
-                        "line {}: expected {} replies to {:?}, got {}",
-                        turn.referenced.line(),
-                        expected.len(),
-                        t.resident,
-                        replies.len()
-                    )),
-                }
-            }
-            if replies.len() > expected.len() {
-                failures.push(format!(
-                    "line {}: expected {} replies to {:?}, got {}: {:?}",
-                    turn.referenced.line(),
-                    expected.len(),
-                    t.resident,
-                    replies.len(),
-                    &replies[expected.len()..]
-                ));
-            }
+            check_replies(
+                &mut failures,
+                line,
+                expected,
+                &replies,
+                &format!("to {resident:?}"),
+            );
         }
         for e in &outcome.effects {
             match e {

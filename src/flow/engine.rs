@@ -80,6 +80,13 @@ pub struct Session {
     pub updated_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
+    /// When the question waiting for an answer is due its reminder (None: no reminder due).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remind_at: Option<Timestamp>,
+    /// The step whose reminder was sent, so a question is reminded about at most once even
+    /// when a re-prompt keeps the session waiting on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminded: Option<usize>,
 }
 
 /// An answer to record.
@@ -161,6 +168,83 @@ pub fn is_expired(session: &Session, now: Timestamp) -> bool {
     session.expires_at.is_some_and(|t| now >= t)
 }
 
+/// What falls due for a waiting session while the resident says nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Due {
+    /// Nothing to send or close now.
+    Nothing,
+    /// Send this reminder of the question waiting for an answer; the session goes on.
+    Remind { text: String },
+    /// The session has expired: close it, sending `closing` (the flow's `on_expire`) if any.
+    Expire { closing: Option<String> },
+}
+
+/// The session after [`due`] and what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueOutcome {
+    /// The session to store (its reminder marked as sent), unless it expired.
+    pub session: Session,
+    pub due: Due,
+}
+
+/// The earliest moment something can fall due for `session` without the resident texting:
+/// its reminder or its expiry.
+pub fn next_due(session: &Session) -> Option<Timestamp> {
+    match (session.remind_at, session.expires_at) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What is due for `session` at `ctx.now` while the resident has not answered: its expiry
+/// (which wins: a reminder of an expired conversation would ask for an answer nobody takes),
+/// else the reminder of the question it waits on, sent at most once per question.
+pub fn due(flow: &Flow, session: Session, ctx: &Context) -> DueOutcome {
+    let mut run = Run {
+        flow,
+        ctx,
+        session,
+        effects: Vec::new(),
+        steps_run: 0,
+    };
+    if is_expired(&run.session, ctx.now) {
+        run.session.remind_at = None;
+        let closing = flow.on_expire.as_ref().and_then(|t| {
+            let text = t.get(&run.session.language).render(|v| run.lookup(v));
+            (!text.trim().is_empty()).then(|| render::limit(text))
+        });
+        return DueOutcome {
+            session: run.session,
+            due: Due::Expire { closing },
+        };
+    }
+    if run.session.remind_at.is_none_or(|t| ctx.now < t) {
+        return DueOutcome {
+            session: run.session,
+            due: Due::Nothing,
+        };
+    }
+    run.session.remind_at = None;
+    let position = run.session.position;
+    let reminder = match flow.steps.get(position).map(|s| &s.kind) {
+        Some(StepKind::Ask(q)) if run.session.reminded != Some(position) => q.reminder.as_ref(),
+        _ => None,
+    };
+    let text = reminder
+        .map(|r| r.text.get(&run.session.language).render(|v| run.lookup(v)))
+        .filter(|t| !t.trim().is_empty());
+    run.session.reminded = Some(position);
+    DueOutcome {
+        session: run.session,
+        due: match text {
+            Some(text) => Due::Remind {
+                text: render::limit(text),
+            },
+            None => Due::Nothing,
+        },
+    }
+}
+
 /// Starts `flow` in `language` (None: the contact's language if the flow speaks it, else the
 /// flow's default) and runs it up to its first question.
 pub fn start(flow: &Flow, language: Option<&str>, ctx: &Context) -> Outcome {
@@ -182,6 +266,8 @@ pub fn start(flow: &Flow, language: Option<&str>, ctx: &Context) -> Outcome {
         started_at: ctx.now,
         updated_at: ctx.now,
         expires_at: None,
+        remind_at: None,
+        reminded: None,
     };
     let mut run = Run {
         flow,
@@ -261,6 +347,17 @@ impl Run<'_, '_> {
                 .expires_after
                 .and_then(|d| self.ctx.now.checked_add(d).ok()),
             Status::Completed | Status::Failed => None,
+        };
+        let position = self.session.position;
+        self.session.remind_at = match (status, self.flow.steps.get(position).map(|s| &s.kind)) {
+            (Status::Waiting, Some(StepKind::Ask(q)))
+                if self.session.reminded != Some(position) =>
+            {
+                q.reminder
+                    .as_ref()
+                    .and_then(|r| self.ctx.now.checked_add(r.after).ok())
+            }
+            _ => None,
         };
         Outcome {
             session: self.session,
@@ -770,6 +867,133 @@ mod tests {
                 .any(|e| matches!(e, Effect::Answer(a) if a.value == "yes"))
         );
         assert_eq!(out.texts().count(), 1);
+    }
+
+    const REMINDING: &str = "flow: f\nkeywords: [F]\nlanguages: [en, es]\nexpires_after: 10h\nremind_after: 2h\nreminder: { en: Still there?, es: ¿Sigue ahí? }\non_expire: { en: \"Closed, {{contact.name}}.\", es: Cerrada. }\nsteps:\n  - ask: a\n    type: yes_no\n    text: { en: A?, es: ¿A? }\n  - ask: b\n    type: yes_no\n    text: { en: B?, es: ¿B? }\n";
+
+    fn at(ctx: &Context, secs: i64) -> Timestamp {
+        ctx.now + jiff::SignedDuration::from_secs(secs)
+    }
+
+    #[test]
+    fn a_silent_question_is_reminded_about_once_and_the_session_then_expires() {
+        let flow = rewired(REMINDING, |_| {});
+        let contact = BTreeMap::from([("name".to_string(), "Ana".to_string())]);
+        let ctx = ctx_at(&contact);
+        let s = start(&flow, None, &ctx).session;
+        assert_eq!(s.remind_at, Some(at(&ctx, 7200)));
+        assert_eq!(next_due(&s), Some(at(&ctx, 7200)));
+
+        let early = Context {
+            now: at(&ctx, 7199),
+            ..ctx.clone()
+        };
+        let out = due(&flow, s.clone(), &early);
+        assert_eq!((out.due, out.session), (Due::Nothing, s.clone()));
+
+        let later = Context {
+            now: at(&ctx, 7200),
+            ..ctx.clone()
+        };
+        let out = due(&flow, s, &later);
+        assert_eq!(
+            out.due,
+            Due::Remind {
+                text: "Still there?".into()
+            }
+        );
+        assert_eq!(out.session.remind_at, None);
+        assert_eq!(next_due(&out.session), Some(at(&ctx, 36_000)));
+
+        // Not understood: the question asks again, but is not reminded about a second time.
+        let retry = step(
+            &flow,
+            out.session,
+            &Inbound {
+                text: "purple",
+                media: &[],
+            },
+            &later,
+        );
+        assert_eq!(retry.status, Status::Waiting);
+        assert_eq!(retry.session.remind_at, None);
+
+        let gone = Context {
+            now: at(&ctx, 7200 + 36_000),
+            ..ctx.clone()
+        };
+        let out = due(&flow, retry.session, &gone);
+        assert_eq!(
+            out.due,
+            Due::Expire {
+                closing: Some("Closed, Ana.".into())
+            }
+        );
+    }
+
+    #[test]
+    fn an_answer_moves_the_reminder_to_the_next_question_and_expiry_wins_over_a_late_reminder() {
+        let flow = rewired(REMINDING, |_| {});
+        let empty = BTreeMap::new();
+        let ctx = ctx_at(&empty);
+        let s = start(&flow, Some("es"), &ctx).session;
+        let answered_at = Context {
+            now: at(&ctx, 3600),
+            ..ctx.clone()
+        };
+        let out = step(
+            &flow,
+            s,
+            &Inbound {
+                text: "sí",
+                media: &[],
+            },
+            &answered_at,
+        );
+        assert_eq!(out.session.position, 1);
+        assert_eq!(out.session.remind_at, Some(at(&ctx, 3600 + 7200)));
+
+        // The sweep was down all day: the conversation closes, with no reminder first.
+        let much_later = Context {
+            now: at(&ctx, 3600 + 36_000),
+            ..ctx.clone()
+        };
+        let out = due(&flow, out.session, &much_later);
+        assert_eq!(
+            out.due,
+            Due::Expire {
+                closing: Some("Cerrada.".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_finished_conversation_has_nothing_due() {
+        let flow = rewired(REMINDING, |_| {});
+        let empty = BTreeMap::new();
+        let ctx = ctx_at(&empty);
+        let s = start(&flow, None, &ctx).session;
+        let s = step(
+            &flow,
+            s,
+            &Inbound {
+                text: "yes",
+                media: &[],
+            },
+            &ctx,
+        )
+        .session;
+        let out = step(
+            &flow,
+            s,
+            &Inbound {
+                text: "no",
+                media: &[],
+            },
+            &ctx,
+        );
+        assert_eq!(out.status, Status::Completed);
+        assert_eq!(next_due(&out.session), None);
     }
 
     #[test]

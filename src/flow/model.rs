@@ -27,6 +27,13 @@ pub struct Flow {
     pub keywords: Vec<Keyword>,
     /// An unanswered session ends quietly after this long.
     pub expires_after: Option<jiff::SignedDuration>,
+    /// The flow-wide reminder (`remind_after:` and `reminder:` at the top), as written; each
+    /// question's own [`Question::reminder`] is what the engine uses.
+    pub reminder: Option<Reminder>,
+    /// Sent when a session expires unanswered (`on_expire:`); None: it ends quietly.
+    pub on_expire: Option<Text>,
+    /// Where `on_expire:` is written, for the cost table.
+    pub on_expire_pos: Pos,
     /// Whether another flow's keyword may interrupt a session of this flow.
     pub interruptible: bool,
     /// Default region for phone answers (ISO 3166 code such as `US`).
@@ -174,6 +181,20 @@ pub struct Question {
     /// request), its normalised value is kept, detached from them; other answers are removed.
     pub anonymous: bool,
     pub next: Next,
+    /// The reminder sent once when this question goes unanswered: its own, else the flow's
+    /// (None: no reminder, or `remind_after: never`).
+    pub reminder: Option<Reminder>,
+    /// True when the question gives its own `reminder:` text (the cost table lists it there).
+    pub own_reminder_text: bool,
+}
+
+/// A nudge sent once when a question has gone unanswered for a while.
+#[derive(Debug, Clone)]
+pub struct Reminder {
+    pub after: jiff::SignedDuration,
+    pub text: Text,
+    /// Where it is written.
+    pub pos: Pos,
 }
 
 /// A question whose answer can be a resident's opt-in to unsolicited texts on a topic.

@@ -24,6 +24,12 @@ pub struct RawFlow {
     pub keywords: Option<S<RawKeywords>>,
     pub languages: Option<S<Vec<S<String>>>>,
     pub expires_after: Option<S<String>>,
+    /// How long a question may go unanswered before the resident is reminded once.
+    pub remind_after: Option<S<String>>,
+    /// The reminder's text (every question's, unless a step gives its own).
+    pub reminder: Option<S<RawText>>,
+    /// The text sent when a session expires unanswered (none: it ends quietly).
+    pub on_expire: Option<S<RawText>>,
     pub interruptible: Option<S<bool>>,
     pub region: Option<S<String>>,
     pub date_order: Option<S<String>>,
@@ -56,6 +62,10 @@ pub struct RawStep {
     pub anonymous: Option<S<bool>>,
     pub confirm: Option<S<bool>>,
     pub next: Option<S<RawNext>>,
+    /// This question's own reminder delay (`never`: no reminder for it).
+    pub remind_after: Option<S<String>>,
+    /// This question's own reminder text.
+    pub reminder: Option<S<RawText>>,
     pub goto: Option<S<String>>,
     pub branch: Option<S<Vec<S<RawBranch>>>>,
     pub end: Option<S<RawEnd>>,

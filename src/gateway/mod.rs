@@ -7,6 +7,7 @@ pub mod flows;
 pub mod reload;
 pub mod replies;
 pub mod requests;
+pub mod sweep;
 
 use std::sync::{Arc, RwLock};
 

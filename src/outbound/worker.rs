@@ -67,6 +67,9 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(5);
 /// before the claim (clock differences).
 const CLOCK_SKEW: SignedDuration = SignedDuration::from_secs(120);
 
+/// Why a reminder was not sent: the resident answered (or the conversation ended) first.
+pub const SUPERSEDED: &str = "the conversation moved on before the reminder went";
+
 /// The pure decisions of a claim, at one instant.
 pub struct Policy<'a> {
     pub settings: &'a OutboundSettings,
@@ -83,6 +86,9 @@ impl ClaimPolicy for Policy<'_> {
         };
         if let Some(why) = consent::refuse(c.kind, recipient) {
             return Verdict::Skip(why.as_str().to_string());
+        }
+        if c.superseded {
+            return Verdict::Skip(SUPERSEDED.to_string());
         }
         if let (true, Some(quiet)) = (c.kind.respects_quiet_hours(), &self.settings.quiet_hours) {
             let zones =

@@ -18,6 +18,7 @@ mod postgres_privacy;
 mod postgres_requests;
 mod postgres_results;
 mod postgres_staff;
+mod postgres_sweep;
 pub mod privacy;
 pub mod publications;
 mod queue;
@@ -32,8 +33,10 @@ mod sqlite_privacy;
 mod sqlite_requests;
 mod sqlite_results;
 mod sqlite_staff;
+mod sqlite_sweep;
 mod sqlite_writer;
 pub mod staff;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 
@@ -47,6 +50,7 @@ pub use outbox::{
 };
 pub use requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};
+pub use sweep::{DueSession, SweepAction, SweepReport};
 
 use crate::flow::catalog::{Catalog, SourceFile};
 pub use postgres::PgStore;
@@ -169,6 +173,8 @@ fn prefill_state() -> (jiff::Timestamp, String) {
         started_at: when,
         updated_at: when,
         expires_at: None,
+        remind_at: None,
+        reminded: None,
     };
     (
         when,

@@ -94,6 +94,9 @@ pub struct Candidate {
     pub consented: bool,
     pub invalid: bool,
     pub unreachable: bool,
+    /// A reminder whose conversation moved on after it was queued (the resident texted, or the
+    /// conversation ended): it would ask about a question already dealt with.
+    pub superseded: bool,
 }
 
 /// The policy's verdict on a [`Candidate`].

@@ -59,6 +59,13 @@ pub(super) async fn insert(
 const CONSENTED: &str = "(c.opted_out = 0 AND EXISTS (SELECT 1 FROM consent_events e
                           WHERE e.contact_id = c.id AND e.kind = 'opt_in'))";
 
+/// A reminder is superseded once its session is no longer waiting as it was when the reminder
+/// was queued: ended, or touched by a text from the resident since (the sweep that queues a
+/// reminder leaves `updated_at` alone).
+const SUPERSEDED: &str = "(o.kind = 'reminder' AND NOT EXISTS (SELECT 1 FROM sessions s
+                           WHERE s.id = o.session_id AND s.status = 'active'
+                             AND julianday(s.updated_at) <= julianday(o.created_at)))";
+
 /// See [`super::Store::claim_outbox`].
 pub(super) async fn claim(
     pool: &SqlitePool,
@@ -70,7 +77,8 @@ pub(super) async fn claim(
     let rows = sqlx::query(&format!(
         "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
                 o.session_id, c.time_zone, c.opted_out, {CONSENTED} AS consented,
-                c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable
+                c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable,
+                {SUPERSEDED} AS superseded
          FROM outbox o JOIN contacts c ON c.id = o.contact_id
          WHERE o.state = 'queued' AND o.not_before <= ?
          ORDER BY o.priority, o.not_before, o.id LIMIT ?"
@@ -95,6 +103,7 @@ pub(super) async fn claim(
             consented: r.get::<i64, _>("consented") != 0,
             invalid: r.get::<i64, _>("invalid") != 0,
             unreachable: r.get::<i64, _>("unreachable") != 0,
+            superseded: r.get::<i64, _>("superseded") != 0,
         };
         match policy.judge(&candidate) {
             Verdict::Send => to_send.push((candidate, r)),

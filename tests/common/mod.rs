@@ -36,6 +36,8 @@ pub const TEST_TOKEN: &str = "test-auth-token-3f9a1c";
 pub const PUBLIC_URL: &str = "https://sms.example.gov";
 /// The webhook path below the public URL.
 pub const SMS_PATH: &str = "/webhooks/twilio/sms";
+/// The Twilio account the test webhooks are signed for.
+pub const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
 /// The city's number residents text.
 pub const CITY_NUMBER: &str = "+15025550000";
 

@@ -14,6 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
+/// The number the gateway's own texts are sent from in tests.
+pub const SENDER: &str = "+15025550000";
+
 /// How the stub answers texts to one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
@@ -74,6 +77,33 @@ impl TwilioStub {
     /// The API base URL to configure (`twilio_api_base`).
     pub fn base(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Settings that send the gateway's own texts through this stub from [`SENDER`], at
+    /// `mps` segments per second, quiet hours `quiet_hours` (`off` for none).
+    pub fn sending(
+        &self,
+        mps: f64,
+        quiet_hours: &str,
+    ) -> impl FnOnce(&mut civictext::config::Settings) + use<> {
+        let base = self.base();
+        let quiet_hours = quiet_hours.to_string();
+        move |s| {
+            s.twilio_account_sid = Some(super::ACCOUNT_SID.into());
+            s.twilio_from = Some(SENDER.into());
+            s.twilio_api_base = base;
+            s.outbound_mps = mps;
+            s.quiet_hours = quiet_hours;
+        }
+    }
+
+    /// The texts accepted for `to`, in the order they arrived.
+    pub fn bodies_to(&self, to: &str) -> Vec<String> {
+        self.accepted()
+            .into_iter()
+            .filter(|a| a.to == to)
+            .map(|a| a.body)
+            .collect()
     }
 
     pub fn set(&self, to: &str, behaviour: Behaviour) {
