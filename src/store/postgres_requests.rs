@@ -37,7 +37,7 @@ fn info(r: &PgRow) -> Result<RequestInfo, StoreError> {
 /// See [`super::Store::service_request`].
 pub(super) async fn get(pool: &PgPool, code: &str) -> Result<Option<RequestInfo>, StoreError> {
     sqlx::query(SQL_GET)
-        .bind(code)
+        .bind(super::postgres::pg_text(code))
         .fetch_optional(pool)
         .await?
         .as_ref()
@@ -55,7 +55,7 @@ pub(super) async fn history(
          FROM service_request_updates u JOIN service_requests r ON r.id = u.request_id
          WHERE r.code = $1 ORDER BY u.id",
     )
-    .bind(code)
+    .bind(super::postgres::pg_text(code))
     .fetch_all(pool)
     .await?;
     rows.iter()
@@ -81,7 +81,7 @@ pub(super) async fn update(
     let mut tx = pool.begin().await?;
     // FOR UPDATE: two staff changing one request at once are applied one after the other.
     let Some(row) = sqlx::query(&format!("{SQL_GET} FOR UPDATE OF r"))
-        .bind(code)
+        .bind(super::postgres::pg_text(code))
         .fetch_optional(&mut *tx)
         .await?
     else {

@@ -81,8 +81,8 @@ impl PgStore {
         ))
         .bind(xid.to_string())
         .bind(id)
-        .bind(&filter.flow)
-        .bind(&filter.status)
+        .bind(filter.flow.as_deref().map(super::postgres::pg_text))
+        .bind(filter.status.as_deref().map(super::postgres::pg_text))
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
         .bind(limit)
@@ -149,7 +149,7 @@ impl PgStore {
         for r in sqlx::query(
             "SELECT status, COUNT(*) AS n FROM sessions WHERE flow_id = $1 GROUP BY status",
         )
-        .bind(flow)
+        .bind(super::postgres::pg_text(flow))
         .fetch_all(self.pool())
         .await?
         {
@@ -161,7 +161,7 @@ impl PgStore {
             "SELECT question, category, COUNT(*) AS n FROM answers WHERE flow_id = $1
              GROUP BY question, category",
         )
-        .bind(flow)
+        .bind(super::postgres::pg_text(flow))
         .fetch_all(self.pool())
         .await?
         {
@@ -178,7 +178,7 @@ impl PgStore {
              WHERE s.flow_id = $1 AND s.status IN ('expired', 'opted_out', 'interrupted')
              GROUP BY last_question",
         )
-        .bind(flow)
+        .bind(super::postgres::pg_text(flow))
         .fetch_all(self.pool())
         .await?
         {
@@ -210,8 +210,8 @@ impl PgStore {
         ))
         .bind(xid.to_string())
         .bind(id)
-        .bind(&filter.service)
-        .bind(&filter.status)
+        .bind(filter.service.as_deref().map(super::postgres::pg_text))
+        .bind(filter.status.as_deref().map(super::postgres::pg_text))
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
         .bind(limit)
@@ -236,7 +236,7 @@ impl PgStore {
         sqlx::query(&format!(
             "SELECT {REQUEST_COLUMNS} FROM service_requests WHERE code = $1"
         ))
-        .bind(code)
+        .bind(super::postgres::pg_text(code))
         .fetch_optional(self.pool())
         .await?
         .as_ref()

@@ -159,17 +159,16 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let page = match self {
-            Store::Sqlite(s) => match after {
-                Some((Some(_), _)) => return Ok(Err(BadCursor)),
-                a => s.responses_page(filter, a.map(|(_, id)| id), limit).await?,
-            },
-            Store::Postgres(s) => match after {
-                Some((None, _)) => return Ok(Err(BadCursor)),
-                a => {
-                    s.responses_page(filter, a.map(|(x, id)| (x.unwrap_or(0), id)), limit)
-                        .await?
-                }
-            },
+            // A cursor of the other backend's shape (which the API's published pattern allows)
+            // still names a position: the rows after that id.
+            Store::Sqlite(s) => {
+                s.responses_page(filter, after.map(|(_, id)| id), limit)
+                    .await?
+            }
+            Store::Postgres(s) => {
+                s.responses_page(filter, after.map(|(x, id)| (x.unwrap_or(0), id)), limit)
+                    .await?
+            }
         };
         Ok(Ok(page))
     }
@@ -231,17 +230,14 @@ impl Store {
             Err(e) => return Ok(Err(e)),
         };
         let page = match self {
-            Store::Sqlite(s) => match after {
-                Some((Some(_), _)) => return Ok(Err(BadCursor)),
-                a => s.requests_page(filter, a.map(|(_, id)| id), limit).await?,
-            },
-            Store::Postgres(s) => match after {
-                Some((None, _)) => return Ok(Err(BadCursor)),
-                a => {
-                    s.requests_page(filter, a.map(|(x, id)| (x.unwrap_or(0), id)), limit)
-                        .await?
-                }
-            },
+            Store::Sqlite(s) => {
+                s.requests_page(filter, after.map(|(_, id)| id), limit)
+                    .await?
+            }
+            Store::Postgres(s) => {
+                s.requests_page(filter, after.map(|(x, id)| (x.unwrap_or(0), id)), limit)
+                    .await?
+            }
         };
         Ok(Ok(page))
     }

@@ -30,6 +30,7 @@ pub struct RequestsQuery {
     #[param(format = DateTime)]
     pub until: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^v1\.[0-9]{1,18}(\.[0-9]{1,18})?$")]
     pub cursor: Option<String>,
     /// Rows per page, 1 to 1000; default 100.
     #[param(minimum = 1, maximum = 1000)]
