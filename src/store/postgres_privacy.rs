@@ -324,8 +324,7 @@ async fn forget_in(
             sqlx::query(
                 "UPDATE sessions SET contact_id = $1, state = $2::jsonb,
                         status = CASE status WHEN 'active' THEN 'interrupted' ELSE status END,
-                        ended_at = COALESCE(ended_at, $3), updated_at = $3, expires_at = NULL,
-                        remind_at = NULL
+                        ended_at = COALESCE(ended_at, $3), updated_at = $3, expires_at = NULL
                  WHERE id = $4",
             )
             .bind(stand_in)
