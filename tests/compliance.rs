@@ -30,6 +30,14 @@ async fn silent(app: &TestApp, from: &str, body: &str) {
     assert_eq!(twiml, EMPTY, "{body:?} must get no reply");
 }
 
+/// Takes `from` through the park survey to its free-text comments question: the keyword, how
+/// often they visit, a rating, and no dog.
+async fn reach_comments(app: &TestApp, from: &str, keyword: &str, visits: &str, rating: &str) {
+    for text in [keyword, visits, rating, "no"] {
+        app.say(from, text).await;
+    }
+}
+
 #[tokio::test]
 async fn stop_in_the_middle_of_a_survey_ends_it_with_one_confirmation_and_silence_after() {
     let app = spawn_app().await;
@@ -168,10 +176,7 @@ async fn a_first_text_of_stop_from_an_unknown_number_is_recorded_and_confirmed_o
 async fn the_word_stop_inside_a_free_text_answer_is_an_answer_not_an_opt_out() {
     let app = spawn_app().await;
     let me = phone(5);
-    app.say(&me, "PARKS").await;
-    app.say(&me, "monthly").await;
-    app.say(&me, "3").await;
-    app.say(&me, "no").await;
+    reach_comments(&app, &me, "PARKS", "monthly", "3").await;
     let reply = app.say(&me, "the bus stop is broken").await;
     assert_eq!(reply, ["Thanks! Your answers were recorded."]);
     assert!(!opted_out(&app, &me).await);
@@ -258,10 +263,7 @@ async fn a_retried_delivery_after_the_resident_opted_out_gets_no_reply_but_stop_
 async fn an_answer_that_might_mean_stop_is_kept_and_the_resident_is_told_once_a_day_how_to_stop() {
     let app = spawn_app().await;
     let me = phone(41);
-    app.say(&me, "PARKS").await;
-    app.say(&me, "monthly").await;
-    app.say(&me, "3").await;
-    app.say(&me, "no").await;
+    reach_comments(&app, &me, "PARKS", "monthly", "3").await;
     let reply = app
         .say(&me, "tell the drivers to stop speeding on Elm")
         .await;
@@ -281,19 +283,13 @@ async fn an_answer_that_might_mean_stop_is_kept_and_the_resident_is_told_once_a_
     assert_eq!(raw, "tell the drivers to stop speeding on Elm");
 
     // The same day, another such answer is just an answer.
-    app.say(&me, "PARKS").await;
-    app.say(&me, "weekly").await;
-    app.say(&me, "4").await;
-    app.say(&me, "no").await;
+    reach_comments(&app, &me, "PARKS", "weekly", "4").await;
     let reply = app.say(&me, "I want to cancel the noise permits").await;
     assert_eq!(reply, ["Thanks! Your answers were recorded."]);
 
     // Another resident is told too, in Spanish for a Spanish word.
     let other = phone(42);
-    app.say(&other, "PARQUES").await;
-    app.say(&other, "cada mes").await;
-    app.say(&other, "3").await;
-    app.say(&other, "no").await;
+    reach_comments(&app, &other, "PARQUES", "cada mes", "3").await;
     let reply = app.say(&other, "hay que parar esto").await;
     assert_eq!(
         reply.last().map(String::as_str),
@@ -307,10 +303,7 @@ async fn an_answer_that_might_mean_stop_is_kept_and_the_resident_is_told_once_a_
 async fn a_plain_use_of_stop_gets_no_clarifying_text() {
     let app = spawn_app().await;
     let me = phone(43);
-    app.say(&me, "PARKS").await;
-    app.say(&me, "monthly").await;
-    app.say(&me, "3").await;
-    app.say(&me, "no").await;
+    reach_comments(&app, &me, "PARKS", "monthly", "3").await;
     let reply = app.say(&me, "the bus stop is broken").await;
     assert_eq!(reply, ["Thanks! Your answers were recorded."]);
 }
