@@ -62,4 +62,16 @@ mod tests {
             assert!(!pattern.is_match(bad), "{bad:?}");
         }
     }
+
+    #[test]
+    fn the_openapi_document_publishes_the_pattern_the_api_checks() {
+        // The param attributes spell the pattern out (attributes cannot name a constant).
+        let doc = super::super::openapi::document().to_string();
+        let published = serde_json::to_string(PATTERN).unwrap();
+        assert_eq!(
+            doc.matches(published.as_str()).count(),
+            2,
+            "both paged lists publish {PATTERN}"
+        );
+    }
 }
