@@ -8,8 +8,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use civictext::flow::catalog::{Catalog, SourceFile};
 use civictext::flow::engine::{AnswerRecord, Given, Media, ServiceRequest, Session};
@@ -1138,29 +1139,66 @@ fn crowd_phone(i: usize) -> String {
     format!("+1502556{i:04}")
 }
 
+/// Holds the first text of a crowd in its decision until every other text has been handed to
+/// the store, so they are all waiting behind it whatever the machine's load (a fixed sleep
+/// alone lost that race on a busy machine). The texts are spawned without any async sleep in
+/// between: while the held decision blocks a runtime worker, tokio's timers may not fire.
+#[derive(Clone)]
+struct Crowd {
+    handed: Arc<AtomicUsize>,
+    others: usize,
+}
+
+impl Crowd {
+    fn new(size: usize) -> Crowd {
+        Crowd {
+            handed: Arc::default(),
+            others: size - 1,
+        }
+    }
+
+    /// Said by each other text's task just before it hands its text to the store.
+    fn handing(&self) {
+        self.handed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Run in the first text's decision: waits for the others (at most 10 s, well inside
+    /// PostgreSQL's idle-in-transaction limit), then a moment more for their last step into the
+    /// store's queue.
+    fn hold_the_first(&self) {
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while self.handed.load(Ordering::SeqCst) < self.others && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Sends every `(text, decision)` at once, each from a task of its own, and returns the
-/// outcomes in the same order. The first text's decision waits a moment, so the others queue
-/// up behind it and are committed together.
+/// outcomes in the same order. The first text's decision waits until the others are queued
+/// behind it, so they are committed together.
 async fn all_at_once(
     store: &Store,
     texts: Vec<(InboundText, Decision)>,
 ) -> Vec<Result<Handled, civictext::store::StoreError>> {
+    let crowd = Crowd::new(texts.len());
     let mut tasks = Vec::with_capacity(texts.len());
     for (i, (msg, decision)) in texts.into_iter().enumerate() {
         let store = store.clone();
+        let crowd = crowd.clone();
         tasks.push(tokio::spawn(async move {
+            if i > 0 {
+                crowd.handing();
+            }
             store
                 .handle_inbound(&msg, move |_| {
                     if i == 0 {
-                        std::thread::sleep(Duration::from_millis(300));
+                        crowd.hold_the_first();
                     }
                     decision.clone()
                 })
                 .await
         }));
-        if i == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
     let mut out = Vec::with_capacity(tasks.len());
     for t in tasks {
@@ -1398,15 +1436,20 @@ async fn a_repeat_delivery_among_many_residents_gets_the_first_reply_and_changes
 
 async fn a_failing_decision_among_many_residents_fails_only_its_own_text(b: Backend) {
     let t0 = at("2026-03-01T12:00:00Z");
+    let crowd = Crowd::new(80);
     let mut tasks = Vec::new();
     for i in 0..80 {
         let store = b.store.clone();
+        let crowd = crowd.clone();
         tasks.push(tokio::spawn(async move {
             let msg = text(&format!("SM-fail-{i}"), &crowd_phone(i), "hi", t0);
+            if i > 0 {
+                crowd.handing();
+            }
             store
                 .handle_inbound(&msg, move |_| {
                     if i == 0 {
-                        std::thread::sleep(Duration::from_millis(300));
+                        crowd.hold_the_first();
                     }
                     if i == 41 {
                         panic!("a decision that fails");
@@ -1419,9 +1462,6 @@ async fn a_failing_decision_among_many_residents_fails_only_its_own_text(b: Back
                 })
                 .await
         }));
-        if i == 0 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
     for (i, t) in tasks.into_iter().enumerate() {
         let outcome = t.await.expect("task");
