@@ -120,10 +120,7 @@ async fn forget(flags: &Overrides, number: &str) -> anyhow::Result<ExitCode> {
     let (settings, store) = open(flags).await?;
     let pseudonyms = crate::startup::pseudonyms(&settings, &store).await?;
     // Which questions are anonymous is a property of the flow version each answer was given to.
-    let current = crate::flows_dir::load(&settings.flows)
-        .map(|(catalog, _)| catalog)
-        .unwrap_or_default();
-    let flows = crate::gateway::reload::initial_set(current, store.load_flow_versions().await?);
+    let flows = crate::gateway::reload::offline_set(&store, &settings.flows).await?;
     let mut anonymous = BTreeSet::new();
     for (id, version) in flows.known_versions() {
         if let Some(flow) = flows.version(&id, &version) {

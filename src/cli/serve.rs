@@ -89,19 +89,7 @@ pub fn export(
         let store = Store::connect(&settings.database_url).await?;
         let pseudonyms = crate::startup::pseudonyms(&settings, &store).await?;
         // Columns: the current flow's questions, then those only older versions asked.
-        // The published ones; before the gateway has ever run, the directory's.
-        let (_, mut flows) = crate::gateway::reload::Served::load(
-            &store,
-            &crate::gateway::FlowSet::default(),
-            Vec::new(),
-        )
-        .await?;
-        if flows.catalog().flows().is_empty() {
-            let current = crate::flows_dir::load(&settings.flows)
-                .map(|(catalog, _)| catalog)
-                .unwrap_or_default();
-            flows = flows.replace(current);
-        }
+        let flows = crate::gateway::reload::offline_set(&store, &settings.flows).await?;
         let filter = ResultsFilter {
             flow: Some(flow.to_string()),
             ..ResultsFilter::default()

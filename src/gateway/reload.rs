@@ -334,8 +334,17 @@ pub fn broken_files(errors: &[Diagnostic]) -> usize {
         .len()
 }
 
-/// A flow set serving `catalog` that can also finish sessions on every `recorded` version
-/// (compiled when needed), for tools that read results outside a running gateway.
-pub fn initial_set(catalog: Catalog, recorded: Vec<RecordedFlow>) -> FlowSet {
-    FlowSet::new(catalog, []).with_recorded(Arc::new(Recorded::new(recorded)))
+/// The flows a command run beside the gateway (`export`, `contacts forget`) reads results
+/// with: what the replicas serve (the latest publications) and every version ever recorded, so
+/// answers given to an older version are still understood; before anything was published, the
+/// flows directory's.
+pub async fn offline_set(store: &Store, dir: &Path) -> Result<FlowSet, StoreError> {
+    let (_, flows) = Served::load(store, &FlowSet::default(), Vec::new()).await?;
+    if !flows.catalog().flows().is_empty() {
+        return Ok(flows);
+    }
+    let current = crate::flows_dir::load(dir)
+        .map(|(catalog, _)| catalog)
+        .unwrap_or_default();
+    Ok(flows.replace(current))
 }
