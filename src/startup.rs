@@ -155,6 +155,7 @@ impl Application {
                     .public_url
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https://")),
+                flows_dir: Some(settings.flows.clone()),
             }),
         };
         let listener = TcpListener::bind(settings.bind)

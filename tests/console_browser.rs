@@ -34,6 +34,37 @@ async fn report(app: &TestApp, from: &str) -> String {
         .unwrap_or_else(|| panic!("no code in {done:?}"))
 }
 
+/// The question the editor rewords in the browser, as residents then read it.
+const REWORDED: &str = "How often do you visit Riverside Park? Reply with a number.";
+
+/// What the browser does in the flow editor: on line 24 (`next: { never: why-not }`), two keys
+/// left of the end, one Backspace makes `why-no`, a step that does not exist; typing `t` fixes
+/// it; then line 18 (the first question in English) gets " Reply with a number.".
+fn editing() -> serde_json::Value {
+    let fixture = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flows/park-survey.yaml"),
+    )
+    .unwrap();
+    let lines: Vec<&str> = fixture.lines().collect();
+    assert_eq!(lines[23].trim(), "next: { never: why-not }");
+    assert!(lines[17].ends_with("How often do you visit Riverside Park?"));
+    let version = civictext::flow::compile("park-survey.yaml", &fixture)
+        .flow
+        .expect("the fixture compiles")
+        .version;
+    serde_json::json!({
+        "flow": "park-survey",
+        "version": version,
+        "line": 24,
+        "left": 2,
+        "missing": "why-no",
+        "fix": "t",
+        "textLine": 18,
+        "append": " Reply with a number.",
+        "note": "Say how to answer",
+    })
+}
+
 #[tokio::test]
 async fn staff_work_the_console_in_headless_chromium() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -57,6 +88,7 @@ async fn staff_work_the_console_in_headless_chromium() {
         ("admin@city.gov", "admin"),
         ("analyst@city.gov", "analyst"),
         ("worker@city.gov", "caseworker"),
+        ("editor@city.gov", "editor"),
     ] {
         signed_in(&app, email, role).await;
     }
@@ -87,6 +119,8 @@ async fn staff_work_the_console_in_headless_chromium() {
         "code": code,
         "note": "Filled on Monday",
         "shots": shots,
+        "editor": who("editor@city.gov"),
+        "editing": editing(),
     });
     let run = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -108,12 +142,28 @@ async fn staff_work_the_console_in_headless_chromium() {
         reply.contains("closed") && reply.contains("Filled on Monday"),
         "{reply}"
     );
+    // A resident texting the keyword gets the question as the editor reworded it in the browser.
+    let mut asked = String::new();
+    for n in 100..300 {
+        asked = joined(&app.say(&phone(n), "PARKS").await);
+        if asked.contains(REWORDED) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(asked.contains(REWORDED), "{asked}");
     for page in [
         "login",
         "dashboard",
         "flow-results",
         "requests",
         "request-closed-phone",
+        "flows",
+        "flow-versions",
+        "flow-source",
+        "flow-diff",
+        "flow-editor",
+        "flow-editor-error",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

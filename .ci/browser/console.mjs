@@ -50,6 +50,79 @@ async function signIn(page, who) {
   await page.waitForLoadState();
 }
 
+// The flow editor, in a context that keeps the console's Content-Security-Policy (the editor's
+// script must work under it): an editor breaks a flow, sees the error marked at its line, fixes
+// it, rewords a question and publishes. tests/console_browser.rs then texts the keyword.
+async function flowEditor() {
+  const e = cfg.editing;
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: cfg.base });
+  const page = await context.newPage();
+  const blocked = [];
+  page.on('console', (m) => { if (m.type() === 'error') blocked.push(m.text()); });
+  await signIn(page, cfg.editor);
+  await page.goto(`/console/flows/${e.flow}/edit`);
+  await page.locator('.cm-content').waitFor();
+  check(await page.locator('textarea#source').isHidden(), 'the editor page turns the textarea into a code editor');
+  check(await page.locator('.cm-content .cm-line span').count() > 10, 'the YAML is highlighted');
+  await page.locator('.cm-content .cm-line').nth(e.line - 1).click();
+  await page.keyboard.press('End');
+  for (let i = 0; i < e.left; i++) await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('Backspace');
+  await page.locator('.cm-lintRange-error').first().waitFor({ timeout: 15000 });
+  const marked = await page.locator('.cm-content > .cm-line').nth(e.line - 1)
+    .locator('.cm-lintRange-error').count() === 1;
+  check(marked, `typing a broken reference marks the error at line ${e.line}`);
+  check(await page.locator('.cm-lint-marker-error').count() === 1, 'and puts one error marker in the gutter');
+  const listed = page.locator(`[data-problem-list] li[data-line="${e.line}"]`);
+  const item = (await listed.count()) === 1 ? await listed.innerText() : '';
+  check(item.includes(e.missing) && item.includes('Fix:'),
+    `the problem list names line ${e.line}, the missing step and a fix (${item})`);
+  await page.screenshot({ path: path.join(cfg.shots, 'flow-editor-error.png'), fullPage: true });
+  await page.keyboard.type(e.fix);
+  // (Waits through locators: a page function would need eval, which the policy refuses.)
+  await page.locator('.cm-lintRange-error').waitFor({ state: 'detached', timeout: 15000 });
+  await page.locator('.cm-content .cm-line').nth(e.textLine - 1).click();
+  await page.keyboard.press('End');
+  await page.keyboard.type(e.append);
+  await page.locator('[data-problem-summary]', { hasText: /^(No problems|0 errors)/ })
+    .waitFor({ timeout: 15000 });
+  check(true, 'the fixed draft checks without errors as it is typed');
+  await page.getByLabel(/^Why/).fill(e.note);
+  await page.getByRole('button', { name: 'Publish' }).click();
+  await page.waitForLoadState();
+  const notice = await page.locator('.notice').innerText().catch(() => '');
+  check(new URL(page.url()).pathname === `/console/flows/${e.flow}/versions` && notice.includes('Published version'),
+    `publishing leads to the history, which says it was published (${page.url()})`);
+  const newest = await page.locator('tbody tr').first().innerText();
+  check(newest.includes('console') && newest.includes(cfg.editor.email) && newest.includes(e.note),
+    `the history's newest row says console, who and why (${newest})`);
+  check(blocked.length === 0, `no script error or blocked resource under the console's policy (${blocked.join(' | ')})`);
+  await context.close();
+}
+
+// The flows pages as an editor sees them, each through axe-core, with screenshots.
+async function flowPages() {
+  const { context, page } = await open();
+  await signIn(page, cfg.editor);
+  for (const [name, url] of [
+    ['flows', '/console/flows'],
+    ['flow-versions', `/console/flows/${cfg.editing.flow}/versions`],
+    ['flow-source', `/console/flows/${cfg.editing.flow}/versions/${cfg.editing.version}`],
+    ['flow-diff', `/console/flows/${cfg.editing.flow}/diff`],
+    ['flow-editor', `/console/flows/${cfg.editing.flow}/edit`],
+  ]) {
+    const resp = await page.goto(url);
+    check(resp.status() === 200, `${url} answers 200`);
+    if (name === 'flow-editor') await page.locator('.cm-content').waitFor();
+    if (name === 'flow-diff') {
+      const diff = await page.locator('table.diff').innerText();
+      check(diff.includes(cfg.editing.append.trim()), 'the diff shows the reworded question');
+    }
+    await audit(page, name);
+  }
+  await context.close();
+}
+
 try {
   // A logged-out browser is sent to sign in; the first Tab reaches the skip link.
   {
@@ -137,6 +210,9 @@ try {
     await audit(page, 'request-closed-phone');
     await context.close();
   }
+
+  await flowEditor();
+  await flowPages();
 } catch (e) {
   check(false, `the browser run stopped: ${e.stack || e}`);
 } finally {

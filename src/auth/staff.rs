@@ -15,7 +15,7 @@ use super::hash_token;
 pub enum Role {
     /// Everything, including staff accounts and the audit log.
     Admin,
-    /// Flows: reads results and tries flows in the simulator.
+    /// Flows: edits, checks and publishes them, reads results and tries flows in the simulator.
     Editor,
     /// Results, with residents shown by pseudonym only.
     Analyst,
@@ -36,6 +36,10 @@ pub enum Permission {
     Requests,
     /// Staff accounts and the audit log.
     ManageStaff,
+    /// Flow versions, their source, check results, cost tables and diffs.
+    Flows,
+    /// Editing flows: checking drafts, running their conversation tests, publishing.
+    EditFlows,
 }
 
 impl Role {
@@ -62,8 +66,8 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Editor => matches!(p, Results | Simulator),
-            Role::Analyst => matches!(p, Results | Simulator),
+            Role::Editor => matches!(p, Results | Simulator | Flows | EditFlows),
+            Role::Analyst => matches!(p, Results | Simulator | Flows),
             Role::Caseworker => matches!(p, Requests | Phones),
         }
     }

@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::flow::Severity;
-use crate::flow::compile::{StepText, flow_texts, step_texts_with_role};
 use crate::flow::conversation_test;
+use crate::flow::costs::cost_rows;
 use crate::flows_dir;
-use crate::sms::segments::{self, Encoding};
 
 /// Prints every diagnostic and (optionally) the cost table; fails when any flow has errors.
 pub fn check(dir: &Path, costs: bool) -> anyhow::Result<ExitCode> {
@@ -58,58 +57,12 @@ fn print_costs(
             "  {:<6} {:<5} {:<6} {:>5} {:>8}  note",
             "line", "lang", "enc", "chars", "segments"
         )?;
-        let in_steps = flow.steps.iter().flat_map(|step| {
-            step_texts_with_role(step)
-                .into_iter()
-                .map(|t| (step.pos, t))
-        });
-        for (
-            at,
-            StepText {
-                language: lang,
-                text,
-                retry,
-                reminder,
-            },
-        ) in in_steps.chain(flow_texts(flow))
-        {
-            {
-                let c = segments::count(&text);
-                let mut note = String::new();
-                if retry {
-                    note.push_str("retry text");
-                }
-                if reminder {
-                    note.push_str("sent on its own (reminder or closing text)");
-                }
-                if c.encoding == Encoding::Ucs2 {
-                    let shown: Vec<String> = c
-                        .non_gsm
-                        .iter()
-                        .take(5)
-                        .map(|ch| format!("{ch:?} U+{:04X}", *ch as u32))
-                        .collect();
-                    if !note.is_empty() {
-                        note.push_str("; ");
-                    }
-                    note.push_str(&format!("UCS-2 because of {}", shown.join(", ")));
-                }
-                if text.contains("{{") {
-                    if !note.is_empty() {
-                        note.push_str("; ");
-                    }
-                    note.push_str("plus inserted values");
-                }
-                writeln!(
-                    out,
-                    "  {:<6} {:<5} {:<6} {:>5} {:>8}  {note}",
-                    at.line,
-                    lang,
-                    c.encoding.as_str(),
-                    c.characters,
-                    c.segments
-                )?;
-            }
+        for r in cost_rows(flow) {
+            writeln!(
+                out,
+                "  {:<6} {:<5} {:<6} {:>5} {:>8}  {}",
+                r.line, r.language, r.encoding, r.characters, r.segments, r.note
+            )?;
         }
         writeln!(out)?;
     }

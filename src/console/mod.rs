@@ -9,6 +9,8 @@
 pub mod account;
 pub mod admin;
 pub mod charts;
+pub mod editor;
+pub mod flows;
 pub mod home;
 pub mod requests;
 pub mod results;
@@ -32,6 +34,8 @@ use session::Staff;
 pub struct ConsoleSettings {
     /// Cookies carry `Secure`: the console is reached over https (public URL is https).
     pub secure_cookies: bool,
+    /// The flows directory, where the flows' conversation tests are kept.
+    pub flows_dir: Option<std::path::PathBuf>,
 }
 
 /// The page frame: title, who is signed in, and which sections they may open.
@@ -46,6 +50,8 @@ pub struct Layout {
     pub results: bool,
     pub requests: bool,
     pub simulator: bool,
+    /// Flow versions, source and diffs (and the editor, for those who may edit).
+    pub flows: bool,
     pub admin: bool,
     /// Which section the page belongs to, for `aria-current` in the navigation.
     pub section: &'static str,
@@ -62,6 +68,7 @@ impl Layout {
             results: staff.may(Permission::Results),
             requests: staff.may(Permission::Requests),
             simulator: staff.may(Permission::Simulator),
+            flows: staff.may(Permission::Flows),
             admin: staff.may(Permission::ManageStaff),
             section,
         }
@@ -178,20 +185,27 @@ pub fn see_other(to: &str) -> Response {
 }
 
 const CSS: &str = include_str!("assets/console.css");
+/// The flow editor (CodeMirror 6), built by `console-editor/build.sh` from its lockfile.
+const EDITOR_JS: &str = include_str!("assets/editor.js");
 
 async fn css() -> Response {
+    asset("text/css; charset=utf-8", CSS)
+}
+
+async fn editor_js() -> Response {
+    asset("text/javascript; charset=utf-8", EDITOR_JS)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/css; charset=utf-8"),
-            ),
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
             ),
         ],
-        CSS,
+        body,
     )
         .into_response()
 }
@@ -220,6 +234,19 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/console/staff/{id}", post(admin::change_staff))
         .route("/console/audit", get(admin::audit_page))
+        .route("/console/flows", get(flows::list))
+        .route("/console/new-flow", get(editor::new_flow))
+        .route("/console/flows/{flow}/versions", get(flows::versions))
+        .route(
+            "/console/flows/{flow}/versions/{version}",
+            get(flows::source),
+        )
+        .route("/console/flows/{flow}/diff", get(flows::diff))
+        .route(
+            "/console/flows/{flow}/edit",
+            get(editor::edit_page).post(editor::edit_post),
+        )
+        .route("/console/flows/{flow}/check", post(editor::check))
         .route("/console/flows/{flow}", get(results::flow_page))
         .route(
             "/console/flows/{flow}/responses",
@@ -239,6 +266,7 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(simulator::page_get).post(simulator::turn),
         )
         .route("/console/static/console.css", get(css))
+        .route("/console/static/editor.js", get(editor_js))
         .layer(from_fn_with_state(state, session::guard))
 }
 

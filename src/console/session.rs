@@ -216,6 +216,8 @@ pub mod gates {
     gate!(Results, Results, "Flow results.");
     gate!(Simulator, Simulator, "The simulator.");
     gate!(Requests, Requests, "The service-request queue.");
+    gate!(Flows, Flows, "Flow versions, their source and diffs.");
+    gate!(EditFlows, EditFlows, "Editing and publishing flows.");
     gate!(
         ManageStaff,
         ManageStaff,

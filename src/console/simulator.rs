@@ -172,6 +172,10 @@ struct SimPage {
     said: Vec<String>,
     going: bool,
     title: String,
+    /// The flow whose unpublished draft is being tried (empty: a published version).
+    draft_flow: String,
+    /// The draft's text, carried by the page's forms.
+    draft_source: String,
 }
 
 fn version_list(flows: &FlowSet) -> Vec<(String, String)> {
@@ -191,13 +195,17 @@ fn version_list(flows: &FlowSet) -> Vec<(String, String)> {
     out
 }
 
-fn render(
+async fn render(
     state: &AppState,
     staff: &super::session::Staff,
     selected: &str,
     lang: &str,
     said: Vec<String>,
+    draft: Option<(String, String)>,
 ) -> Result<Response, ConsoleError> {
+    if let Some((flow_id, source)) = draft {
+        return render_draft(state, staff, flow_id, source, lang, said).await;
+    }
     let flows = state.gateway.flows();
     let versions = version_list(&flows);
     let selected = if selected.is_empty() {
@@ -230,6 +238,64 @@ fn render(
         said,
         going,
         title,
+        draft_flow: String::new(),
+        draft_source: String::new(),
+    })
+}
+
+/// The simulator on an unpublished draft of `flow_id`: the draft takes that flow's place beside
+/// the published flows, in memory only.
+async fn render_draft(
+    state: &AppState,
+    staff: &super::session::Staff,
+    flow_id: String,
+    source: String,
+    lang: &str,
+    said: Vec<String>,
+) -> Result<Response, ConsoleError> {
+    let published = state.gateway.store.published_flows().await?;
+    let name = published
+        .iter()
+        .find(|(r, _)| r.flow_id == flow_id)
+        .map(|(r, _)| super::flows::display_name(&r.source.name).to_string())
+        .unwrap_or_else(|| format!("{flow_id}.yaml"));
+    let source = source.replace("\r\n", "\n");
+    let (id, text) = (flow_id.clone(), source.clone());
+    let checked = tokio::task::spawn_blocking(move || {
+        super::editor::check_draft(&published, &id, &name, &text)
+    })
+    .await
+    .map_err(|e| ConsoleError::BadRequest(format!("the draft could not be checked: {e}")))?;
+    let Some(flow) = checked.flow.clone() else {
+        let first = checked
+            .problems
+            .iter()
+            .find(|p| p.severity == "error")
+            .map(|p| p.rendered.clone())
+            .unwrap_or_default();
+        return Err(ConsoleError::BadRequest(format!(
+            "The draft has {} error(s), so it cannot be tried yet. Go back to the editor and fix \
+             them; the first is:\n{first}",
+            checked.errors()
+        )));
+    };
+    let flows = FlowSet::new(checked.catalog, []);
+    let lang_opt = (!lang.is_empty()).then_some(lang);
+    let (chat, going) = replay(&flows, &state.gateway.replies, &flow, lang_opt, &said);
+    page(&SimPage {
+        layout: Layout::new(staff, "Simulator", "simulator"),
+        versions: vec![(
+            format!("{flow_id}@draft"),
+            format!("{flow_id} (unpublished draft)"),
+        )],
+        selected: format!("{flow_id}@draft"),
+        lang: lang.to_string(),
+        chat,
+        said,
+        going,
+        title: flow.title.clone(),
+        draft_flow: flow_id,
+        draft_source: source,
     })
 }
 
@@ -239,7 +305,7 @@ pub async fn page_get(
     Signed(staff, _): Signed<gates::Simulator>,
     Query(q): Query<SimQuery>,
 ) -> Result<Response, ConsoleError> {
-    render(&state, &staff, &q.flow, q.lang.trim(), Vec::new())
+    render(&state, &staff, &q.flow, q.lang.trim(), Vec::new(), None).await
 }
 
 /// `POST /console/simulator`: the resident texts one more message.
@@ -269,5 +335,17 @@ pub async fn turn(
             "A simulated conversation may have at most {MAX_TEXTS} texts. Start a new one."
         )));
     }
-    render(&state, &staff, &get("flow"), get("lang").trim(), said)
+    // From the editor's "Try in simulator" (and this page's forms while trying a draft): the
+    // draft's text and the flow it is a draft of.
+    let draft_of = get("draft_of");
+    let draft = (!draft_of.is_empty()).then(|| (draft_of, get("source")));
+    render(
+        &state,
+        &staff,
+        &get("flow"),
+        get("lang").trim(),
+        said,
+        draft,
+    )
+    .await
 }

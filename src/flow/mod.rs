@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod compile;
 pub mod condition;
 pub mod conversation_test;
+pub mod costs;
 pub mod diagnostics;
 pub mod engine;
 pub mod messages;

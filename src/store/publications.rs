@@ -12,8 +12,10 @@ use crate::flow::catalog::SourceFile;
 pub enum Origin {
     /// A file of the flows directory, imported when it changed.
     File,
-    /// Published by a person (`civictext flows publish`, the staff console).
+    /// Published by a person with `civictext flows publish`.
     Publish,
+    /// Published by a staff member in the console.
+    Console,
 }
 
 impl Origin {
@@ -22,14 +24,24 @@ impl Origin {
         match self {
             Origin::File => "file",
             Origin::Publish => "publish",
+            Origin::Console => "console",
+        }
+    }
+
+    /// As people read it in a history: where the version came from.
+    pub fn label(self) -> &'static str {
+        match self {
+            Origin::File => "flows directory",
+            Origin::Publish => "command line",
+            Origin::Console => "console",
         }
     }
 
     fn parse(s: &str) -> Origin {
-        if s == "file" {
-            Origin::File
-        } else {
-            Origin::Publish
+        match s {
+            "file" => Origin::File,
+            "console" => Origin::Console,
+            _ => Origin::Publish,
         }
     }
 }
@@ -292,7 +304,7 @@ impl Store {
 fn recorded_name(p: &NewPublication<'_>) -> String {
     match p.origin {
         Origin::File => p.source.name.clone(),
-        Origin::Publish => published_name(&p.source.name),
+        Origin::Publish | Origin::Console => published_name(&p.source.name),
     }
 }
 
