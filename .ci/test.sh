@@ -54,7 +54,7 @@ CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test idempotency --test restart_and_reload --test webhook_security --test database_faults \
   --test metrics --test outbound_sending --test broadcast_cli --test quiet_hours \
   --test service_requests --test flow_publishing --test api_schemathesis --test open311 \
-  --test outbound_replicas --test reminders
+  --test outbound_replicas --test reminders --test outbound_prism
 cargo test --locked --doc
 
 echo "== shipped flows"

@@ -12,7 +12,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use civictext::startup::Application;
+use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use common::twilio_stub::{Behaviour, TwilioStub};
 use common::*;
+use jiff::Timestamp;
 use reqwest::StatusCode;
 use tokio::sync::Mutex;
 
@@ -172,6 +175,73 @@ async fn a_broken_flow_file_shows_in_the_reload_figures() {
     assert!(
         after.get("civictext_flow_reload_errors_total")
             > before.get("civictext_flow_reload_errors_total")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_operator_sees_texts_the_gateway_sent_and_twilios_refusals_by_error_code() {
+    let _turn = SERIAL.lock().await;
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(stub.sending(50.0, "off")).await;
+    let url = app.url("/metrics");
+    let before = scrape(&app.client, &url).await;
+
+    let store = Store::connect(&app.settings.database_url)
+        .await
+        .expect("the gateway's database");
+    let phones: Vec<String> = (4201..4204).map(phone).collect();
+    let consents: Vec<_> = phones
+        .iter()
+        .map(|p| ImportedConsent {
+            phone: p.clone(),
+            source: "import:fair-signup-sheet".into(),
+            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+            topic: None,
+        })
+        .collect();
+    store
+        .import_consents(&consents, Timestamp::now())
+        .await
+        .expect("consents recorded");
+    // Twilio refuses one: the resident had replied STOP to the number before (21610).
+    stub.set(&phones[2], Behaviour::OptedOut);
+    let (id, queued) = store
+        .queue_broadcast(&NewBroadcast {
+            texts: vec![("en".into(), "Pool opens Saturday.".into())],
+            audience_label: "everyone".into(),
+            audience: Audience::Everyone,
+            topic: None,
+            invitation: None,
+            send_at: Timestamp::now(),
+            created_by: "test".into(),
+            now: Timestamp::now(),
+        })
+        .await
+        .expect("broadcast queued");
+    assert_eq!(queued, 3);
+    let done = app
+        .eventually(Duration::from_secs(30), || async {
+            app.count(
+                "outbox",
+                &format!("broadcast_id = {id} AND state IN ('sent', 'failed')"),
+            )
+            .await
+                == 3
+        })
+        .await;
+    assert!(done, "the broadcast finished");
+
+    let after = scrape(&app.client, &url).await;
+    let delta = |series: &str| after.get(series) - before.get(series);
+    assert_eq!(delta("civictext_outbound_sent_total"), 2.0);
+    assert_eq!(
+        delta("civictext_outbound_send_errors_total{code=\"21610\"}"),
+        1.0
+    );
+    assert_eq!(
+        delta("civictext_opt_outs_total{source=\"send_refused\"}"),
+        1.0,
+        "Twilio's refusal is an opt-out"
     );
 }
 

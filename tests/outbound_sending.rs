@@ -308,6 +308,90 @@ async fn residents_without_a_recorded_opt_in_are_not_broadcast_to() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_topic_broadcast_is_not_sent_on_the_strength_of_a_consent_to_another_topic() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let store = store_of(&app).await;
+    let (parks, library) = (resident(530), resident(531));
+    let consent = |phone: &str, topic: &str, source: &str| ImportedConsent {
+        phone: phone.into(),
+        source: source.into(),
+        given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+        topic: Some(topic.into()),
+    };
+    store
+        .import_consents(
+            &[
+                consent(&parks, "parks", "import:parks-fair"),
+                consent(&library, "parks", "import:misread-sheet"),
+                consent(&library, "library", "import:library-desk"),
+            ],
+            Timestamp::now(),
+        )
+        .await
+        .expect("consents recorded");
+    let (id, queued) = store
+        .queue_broadcast(&NewBroadcast {
+            texts: vec![("en".into(), "Riverside Park reopens Saturday.".into())],
+            audience_label: "parks".into(),
+            audience: Audience::Everyone,
+            topic: Some("parks".into()),
+            invitation: None,
+            send_at: Timestamp::now() + SignedDuration::from_secs(2),
+            created_by: "test".into(),
+            now: Timestamp::now(),
+        })
+        .await
+        .expect("broadcast queued");
+    assert_eq!(queued, 2);
+    // The park consent was misread; the resident's consent to library news still stands, and
+    // is no consent to park news.
+    app.db()
+        .execute("DELETE FROM consent_events WHERE source = 'import:misread-sheet'")
+        .await;
+    assert!(settled(&app, id, Duration::from_secs(30)).await);
+    assert_eq!(stub.per_number().keys().collect::<Vec<_>>(), [&parks]);
+    assert_eq!(
+        app.count(
+            "outbox",
+            &format!("broadcast_id = {id} AND state = 'skipped'")
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resident_forgotten_after_the_broadcast_was_queued_receives_nothing() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_with(outbound(&stub, 50.0)).await;
+    let store = store_of(&app).await;
+    let phones: Vec<String> = (540..543).map(resident).collect();
+    consenting(&store, &phones).await;
+    let (id, queued) = broadcast(
+        &store,
+        "Survey closes Friday.",
+        Audience::Everyone,
+        Timestamp::now() + SignedDuration::from_secs(2),
+    )
+    .await;
+    assert_eq!(queued, 3);
+    // Before it goes, one resident asks to be erased.
+    let flows = app.flows_dir().display().to_string();
+    let (ok, _) = app.civictext(&["contacts", "forget", &phones[1], "--flows", &flows]);
+    assert!(ok, "contacts forget succeeds");
+    assert!(settled(&app, id, Duration::from_secs(30)).await);
+    let per_number = stub.per_number();
+    assert_eq!(per_number.len(), 2, "{per_number:?}");
+    assert_eq!(per_number.get(&phones[1]), None, "the forgotten resident");
+    assert_eq!(
+        app.count("outbox", &format!("broadcast_id = {id} AND state = 'sent'"))
+            .await,
+        2
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_twilio_credentials_nothing_is_sent_and_texts_stay_queued() {
     let stub = TwilioStub::start().await;
     let app = spawn_app_with(|s| {

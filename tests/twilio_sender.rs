@@ -2,11 +2,10 @@
 //! Prism, and against a local stub that answers with Twilio's error bodies (which Prism does not
 //! model).
 
-use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
@@ -16,6 +15,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use civictext::channel::twilio::sender::{SendError, SentMessage, TwilioSender};
 use civictext::channel::twilio::status::MessageStatus;
+use common::prism::{Prism, free_loopback_port};
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const AUTH_TOKEN: &str = "test-auth-token";
@@ -23,93 +23,6 @@ const FROM: &str = "+14155552345";
 const TO: &str = "+14155552346";
 /// Only a parameter: nothing is ever called back in these tests.
 const STATUS_CALLBACK: &str = "http://127.0.0.1:9/twilio/status";
-
-/// Twilio's OpenAPI description, copied into the repository (source and licence in the README
-/// beside it).
-fn twilio_api_description() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/twilio/twilio_api_v2010.json")
-}
-
-fn free_loopback_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
-/// A running Prism mock server, killed when dropped.
-struct Prism {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
-}
-
-impl Prism {
-    fn start() -> Self {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let bin = root.join(".ci/prism/node_modules/.bin/prism");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `npm ci --prefix .ci/prism` in the repository root",
-            bin.display()
-        );
-        let spec = twilio_api_description();
-        assert!(spec.exists(), "{} is missing", spec.display());
-        let log = tempfile::NamedTempFile::new().expect("a log file");
-        let port = free_loopback_port();
-        let child = Command::new(&bin)
-            .args([
-                "mock",
-                "--errors",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-            ])
-            .arg(&spec)
-            .stdin(Stdio::null())
-            .stdout(log.reopen().expect("log file"))
-            .stderr(log.reopen().expect("log file"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let mut prism = Self { child, port, log };
-        prism.wait_until_listening(Duration::from_secs(90));
-        prism
-    }
-
-    fn wait_until_listening(&mut self, limit: Duration) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let started = Instant::now();
-        while started.elapsed() < limit {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("Prism exited with {status}:\n{}", self.log_text());
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-        panic!(
-            "Prism did not listen on {addr} within {limit:?}:\n{}",
-            self.log_text()
-        );
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn a_message_sent_to_twilios_published_contract_comes_back_queued() {

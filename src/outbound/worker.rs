@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::consent::{self, Recipient};
@@ -17,8 +17,8 @@ use super::quiet_hours::QuietHours;
 use super::{pacing, retry, zones};
 use crate::channel::twilio::sender::{SendError, SendFrom, TwilioSender};
 use crate::store::{
-    Candidate, ClaimPolicy, ClaimSpec, ClaimedText, InDoubtText, RecipientFact, SendOutcome, Store,
-    Verdict,
+    Candidate, ClaimPolicy, ClaimSpec, ClaimedText, InDoubtText, RecipientFact, RecordedSend,
+    SendOutcome, Store, Verdict,
 };
 use crate::telemetry;
 
@@ -56,6 +56,10 @@ pub struct OutboundSettings {
 
 /// Texts handed to Twilio at once by one replica.
 const IN_FLIGHT: usize = 256;
+/// Twilio's answers recorded in one transaction at most. Answers that arrive while a batch is
+/// being written wait for the next one, so one commit covers many texts under load and a lone
+/// text is recorded at once.
+const RECORD_BATCH: usize = 256;
 /// Texts are claimed at most this far ahead of their send slot.
 const HORIZON: SignedDuration = SignedDuration::from_millis(500);
 /// How long past its slot a claimed text stays this replica's: longer than a send call can
@@ -168,6 +172,12 @@ pub fn outcome(
     })
 }
 
+/// Twilio's answer about one text, waiting to be recorded; holds the text's in-flight permit.
+struct Answered {
+    send: RecordedSend,
+    _permit: OwnedSemaphorePermit,
+}
+
 /// The worker, with what it needs to run.
 pub struct Worker {
     pub store: Store,
@@ -182,6 +192,9 @@ impl Worker {
         let worker = Arc::new(self);
         let slots = Arc::new(Semaphore::new(IN_FLIGHT));
         let mut sends = JoinSet::new();
+        // At most IN_FLIGHT answers wait here: each holds its text's permit until recorded.
+        let (answers, answered) = mpsc::unbounded_channel();
+        let recorder = tokio::spawn(worker.clone().record_answers(answered));
         let mut last_reconcile: Option<std::time::Instant> = None;
         tracing::info!(
             sender = %worker.settings.from.as_str(),
@@ -214,11 +227,8 @@ impl Worker {
             let idle = claimed.is_empty();
             for text in claimed {
                 let permit = slots.clone().acquire_owned().await.expect("never closed");
-                let w = worker.clone();
-                sends.spawn(async move {
-                    w.send(text).await;
-                    drop(permit);
-                });
+                let (w, answers) = (worker.clone(), answers.clone());
+                sends.spawn(async move { w.send(text, permit, &answers).await });
             }
             if idle {
                 tokio::select! {
@@ -231,6 +241,28 @@ impl Worker {
             }
         }
         while sends.join_next().await.is_some() {}
+        drop(answers);
+        let _ = recorder.await;
+    }
+
+    /// Records Twilio's answers as they come, as many as are waiting in one transaction.
+    async fn record_answers(self: Arc<Self>, mut answered: mpsc::UnboundedReceiver<Answered>) {
+        let from = self.settings.from.as_str();
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while answered.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let sends: Vec<RecordedSend> = batch.iter().map(|a| a.send.clone()).collect();
+            if let Err(e) = self.store.record_sends(from, &sends).await {
+                tracing::warn!(error = %e, texts = sends.len(), "recording sends together failed; recording each alone");
+                for s in &sends {
+                    if let Err(e) = self.store.record_sends(from, std::slice::from_ref(s)).await {
+                        // The lease runs out and reconciliation finds what Twilio has.
+                        tracing::error!(outbox = s.id, error = %e, "could not record a send");
+                    }
+                }
+            }
+            // Frees the texts' permits: the worker may claim as many again.
+            batch.clear();
+        }
     }
 
     async fn claim(&self, max_rows: u32) -> Result<Vec<ClaimedText>, crate::store::StoreError> {
@@ -262,8 +294,14 @@ impl Worker {
         Ok(claim.texts)
     }
 
-    /// Sends one claimed text at its slot and records the answer.
-    async fn send(&self, text: ClaimedText) {
+    /// Sends one claimed text at its slot and hands the answer to the recorder (or, with no
+    /// answer, puts the text in doubt).
+    async fn send(
+        &self,
+        text: ClaimedText,
+        permit: OwnedSemaphorePermit,
+        answers: &mpsc::UnboundedSender<Answered>,
+    ) {
         let wait = text.slot.duration_since(self.clock.now());
         if wait.is_positive() {
             tokio::time::sleep(wait.unsigned_abs()).await;
@@ -278,37 +316,41 @@ impl Worker {
             )
             .await;
         let now = self.clock.now();
-        let recorded = match outcome(result, text.attempt, now) {
-            Some(outcome) => {
-                match &outcome {
-                    SendOutcome::Sent { .. } => telemetry::record_send(Ok(())),
-                    SendOutcome::Retry { code, .. } => telemetry::record_send(Err(*code)),
-                    SendOutcome::Failed { code, .. } => {
-                        telemetry::record_send(Err(*code));
-                        if *code == Some(crate::channel::twilio::sender::ERROR_OPTED_OUT) {
-                            telemetry::record_opt_out("send_refused");
-                        }
-                    }
-                }
-                if let SendOutcome::Failed { code, error, .. } = &outcome {
-                    tracing::warn!(outbox = text.id, ?code, %error, "text not sent");
-                }
-                self.store
-                    .record_send(text.id, self.settings.from.as_str(), &outcome, now)
-                    .await
+        let Some(outcome) = outcome(result, text.attempt, now) else {
+            telemetry::record_send(Err(None));
+            tracing::warn!(
+                outbox = text.id,
+                "no answer from Twilio: the text is in doubt and will be reconciled"
+            );
+            if let Err(e) = self.store.release_to_doubt(text.id, now).await {
+                // The lease runs out and reconciliation finds what Twilio has.
+                tracing::error!(outbox = text.id, error = %e, "could not put a text in doubt");
             }
-            None => {
-                telemetry::record_send(Err(None));
-                tracing::warn!(
-                    outbox = text.id,
-                    "no answer from Twilio: the text is in doubt and will be reconciled"
-                );
-                self.store.release_to_doubt(text.id, now).await
-            }
+            return;
         };
-        if let Err(e) = recorded {
-            // The lease runs out and reconciliation finds what Twilio has.
-            tracing::error!(outbox = text.id, error = %e, "could not record a send");
+        match &outcome {
+            SendOutcome::Sent { .. } => telemetry::record_send(Ok(())),
+            SendOutcome::Retry { code, .. } => telemetry::record_send(Err(*code)),
+            SendOutcome::Failed { code, error, .. } => {
+                telemetry::record_send(Err(*code));
+                if *code == Some(crate::channel::twilio::sender::ERROR_OPTED_OUT) {
+                    telemetry::record_opt_out("send_refused");
+                }
+                tracing::warn!(outbox = text.id, ?code, %error, "text not sent");
+            }
+        }
+        let answer = Answered {
+            send: RecordedSend {
+                id: text.id,
+                outcome,
+                at: now,
+            },
+            _permit: permit,
+        };
+        if answers.send(answer).is_err() {
+            // Only when the recorder is gone: the lease runs out and reconciliation finds
+            // what Twilio has.
+            tracing::error!(outbox = text.id, "could not record a send");
         }
     }
 

@@ -46,7 +46,7 @@ pub use model::*;
 pub use outbox::{
     Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,
     ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, Invitation, NewBroadcast,
-    OutboxKind, OutboxText, RecipientFact, SendOutcome, Verdict,
+    OutboxKind, OutboxText, RecipientFact, RecordedSend, SendOutcome, Verdict,
 };
 pub use requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};

@@ -90,7 +90,8 @@ pub struct Candidate {
     /// The contact's own IANA time zone, if stored.
     pub time_zone: Option<String>,
     pub opted_out: bool,
-    /// Has at least one recorded opt-in (and, not being opted out, it still holds).
+    /// Has a recorded opt-in that still holds (not opted out since) — for a broadcast to a
+    /// consent topic, one to that topic or to everything.
     pub consented: bool,
     pub invalid: bool,
     pub unreachable: bool,
@@ -193,6 +194,16 @@ pub enum SendOutcome {
         error: String,
         fact: RecipientFact,
     },
+}
+
+/// The outcome of one send, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedSend {
+    /// The outbox row.
+    pub id: i64,
+    pub outcome: SendOutcome,
+    /// When the provider answered.
+    pub at: Timestamp,
 }
 
 /// A text whose sending replica stopped answering (its lease ran out mid-call): it may or may
@@ -338,12 +349,29 @@ impl super::Store {
         outcome: &SendOutcome,
         now: Timestamp,
     ) -> Result<(), super::StoreError> {
+        let send = RecordedSend {
+            id,
+            outcome: outcome.clone(),
+            at: now,
+        };
+        self.record_sends(from, std::slice::from_ref(&send)).await
+    }
+
+    /// Records the outcomes of several sends from `from` in one transaction (one commit for
+    /// many texts), each as [`Self::record_send`] would. A text already recorded (by a
+    /// reconciliation) is left as it is.
+    pub async fn record_sends(
+        &self,
+        from: &str,
+        sends: &[RecordedSend],
+    ) -> Result<(), super::StoreError> {
+        if sends.is_empty() {
+            return Ok(());
+        }
         match self {
-            super::Store::Sqlite(s) => {
-                super::sqlite_outbox::record(s.pool(), id, from, outcome, now).await
-            }
+            super::Store::Sqlite(s) => super::sqlite_outbox::record(s.pool(), from, sends).await,
             super::Store::Postgres(s) => {
-                super::postgres_outbox::record(s.pool(), id, from, outcome, now).await
+                super::postgres_outbox::record(s.pool(), from, sends).await
             }
         }
     }

@@ -70,12 +70,17 @@ pub(super) async fn claim(
 ) -> Result<Claim, StoreError> {
     let mut tx = pool.begin().await?;
     let now = ts(spec.now);
+    // A broadcast to a topic goes only to who still consents to it (or to everything) now,
+    // not merely when it was queued.
+    let topic = topic_sql("b.topic");
     let rows = sqlx::query(&format!(
         "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
-                o.session_id, c.time_zone, c.opted_out, {CONSENTED} AS consented,
+                o.session_id, c.time_zone, c.opted_out,
+                ({CONSENTED} AND (b.topic IS NULL OR {topic})) AS consented,
                 c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable,
                 {SUPERSEDED} AS superseded
          FROM outbox o JOIN contacts c ON c.id = o.contact_id
+              LEFT JOIN broadcasts b ON b.id = o.broadcast_id
          WHERE o.state = 'queued' AND o.not_before <= $1
          ORDER BY o.priority, o.not_before, o.id LIMIT $2
          FOR UPDATE OF o SKIP LOCKED"
@@ -153,23 +158,14 @@ pub(super) async fn claim(
         .bind(next_free)
         .execute(&mut *tx)
         .await?;
+        let (mut ids, mut attempts, mut leases) = (Vec::new(), Vec::new(), Vec::new());
         for ((c, r), slot_us) in to_send.iter().zip(slots) {
             let slot = Timestamp::from_microsecond(slot_us)
                 .map_err(|e| StoreError::Corrupt(format!("send slot: {e}")))?;
             let attempt = u32::try_from(r.get::<i32, _>("attempts")).unwrap_or(0) + 1;
-            sqlx::query(
-                "UPDATE outbox SET state = 'sending', attempts = $1, claimed_by = $2,
-                        claimed_at = $3, lease_until = $4, updated_at = $5
-                 WHERE id = $6",
-            )
-            .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
-            .bind(&spec.worker)
-            .bind(now)
-            .bind(ts(slot + spec.lease))
-            .bind(now)
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await?;
+            ids.push(c.id);
+            attempts.push(i32::try_from(attempt).unwrap_or(i32::MAX));
+            leases.push(ts(slot + spec.lease));
             out.texts.push(ClaimedText {
                 id: c.id,
                 contact_id: r.get("contact_id"),
@@ -182,20 +178,48 @@ pub(super) async fn claim(
                 slot,
             });
         }
+        // One statement for the whole batch: a round trip per row would cost more than the
+        // claim's reads.
+        sqlx::query(
+            "UPDATE outbox o SET state = 'sending', attempts = v.attempt, claimed_by = $1,
+                    claimed_at = $2, lease_until = v.lease, updated_at = $2
+             FROM unnest($3::bigint[], $4::int4[], $5::timestamptz[]) AS v(id, attempt, lease)
+             WHERE o.id = v.id",
+        )
+        .bind(&spec.worker)
+        .bind(now)
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(&leases)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     Ok(out)
 }
 
-/// See [`super::Store::record_send`].
+/// See [`super::Store::record_sends`]: every outcome in one transaction.
 pub(super) async fn record(
     pool: &PgPool,
+    from: &str,
+    sends: &[RecordedSend],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for s in sends {
+        record_in(&mut tx, s.id, from, &s.outcome, s.at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records the outcome of sending text `id` inside the caller's transaction.
+async fn record_in(
+    tx: &mut PgConnection,
     id: i64,
     from: &str,
     outcome: &SendOutcome,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin().await?;
     let at = ts(now);
     let Some(row) = sqlx::query(
         "SELECT contact_id, session_id, to_addr, body, kind, session_state::text AS session_state
@@ -219,33 +243,56 @@ pub(super) async fn record(
             let cost = segments::count(&body);
             let mut session_id: Option<i64> = row.get("session_id");
             if let Some(state) = row.get::<Option<String>, _>("session_state") {
-                session_id = Some(open_invitation(&mut tx, contact_id, &state, now).await?);
+                session_id = Some(open_invitation(&mut *tx, contact_id, &state, now).await?);
             }
-            let message_id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
-                                       body, encoding, segments, status, status_rank, status_at,
-                                       route, created_at)
-                 VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)
-                 ON CONFLICT (sid) DO UPDATE SET sid = excluded.sid
-                 RETURNING id",
-            )
-            .bind(sid)
-            .bind(contact_id)
-            .bind(session_id)
-            .bind(from)
-            .bind(row.get::<String, _>("to_addr"))
-            .bind(pg_text(&body))
-            .bind(cost.encoding.as_str())
-            .bind(
-                i32::try_from(billed.filter(|n| *n > 0).unwrap_or(cost.segments))
-                    .unwrap_or(i32::MAX),
-            )
-            .bind(status)
-            .bind(at)
-            .bind(format!("outbox:{}", row.get::<String, _>("kind")))
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
+            let to: String = row.get("to_addr");
+            let insert = |sid: Option<&str>| {
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr,
+                                           to_addr, body, encoding, segments, status, status_rank,
+                                           status_at, route, created_at)
+                     VALUES ('out', $1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11, $12)
+                     ON CONFLICT (sid) DO NOTHING
+                     RETURNING id",
+                )
+                .bind(sid.map(str::to_owned))
+                .bind(contact_id)
+                .bind(session_id)
+                .bind(from)
+                .bind(to.clone())
+                .bind(pg_text(&body).into_owned())
+                .bind(cost.encoding.as_str())
+                .bind(
+                    i32::try_from(billed.filter(|n| *n > 0).unwrap_or(cost.segments))
+                        .unwrap_or(i32::MAX),
+                )
+                .bind(status.clone())
+                .bind(at)
+                .bind(format!("outbox:{}", row.get::<String, _>("kind")))
+                .bind(at)
+            };
+            let message_id = match insert(Some(sid)).fetch_optional(&mut *tx).await? {
+                Some(m) => m,
+                None => {
+                    let (known, known_to): (i64, String) =
+                        sqlx::query_as("SELECT id, to_addr FROM messages WHERE sid = $1")
+                            .bind(sid)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if known_to == to {
+                        // The same message at Twilio (a reconciliation matched it).
+                        known
+                    } else {
+                        tracing::warn!(
+                            outbox = id,
+                            sid,
+                            "Twilio gave a MessageSid already recorded for another number: the \
+                             text is kept without it"
+                        );
+                        insert(None).fetch_one(&mut *tx).await?
+                    }
+                }
+            };
             sqlx::query(
                 "UPDATE outbox SET state = 'sent', sid = $1, message_id = $2, error_code = NULL,
                         error = NULL, lease_until = NULL, updated_at = $3, done_at = $4,
@@ -325,7 +372,6 @@ pub(super) async fn record(
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 

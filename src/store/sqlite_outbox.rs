@@ -74,12 +74,17 @@ pub(super) async fn claim(
 ) -> Result<Claim, StoreError> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let now = fixed_ts(spec.now);
+    // A broadcast to a topic goes only to who still consents to it (or to everything) now,
+    // not merely when it was queued.
+    let topic = topic_sql("b.topic");
     let rows = sqlx::query(&format!(
         "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
-                o.session_id, c.time_zone, c.opted_out, {CONSENTED} AS consented,
+                o.session_id, c.time_zone, c.opted_out,
+                ({CONSENTED} AND (b.topic IS NULL OR {topic})) AS consented,
                 c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable,
                 {SUPERSEDED} AS superseded
          FROM outbox o JOIN contacts c ON c.id = o.contact_id
+              LEFT JOIN broadcasts b ON b.id = o.broadcast_id
          WHERE o.state = 'queued' AND o.not_before <= ?
          ORDER BY o.priority, o.not_before, o.id LIMIT ?"
     ))
@@ -182,15 +187,28 @@ pub(super) async fn claim(
     Ok(out)
 }
 
-/// See [`super::Store::record_send`].
+/// See [`super::Store::record_sends`]: every outcome in one transaction.
 pub(super) async fn record(
     pool: &SqlitePool,
+    from: &str,
+    sends: &[RecordedSend],
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    for s in sends {
+        record_in(&mut tx, s.id, from, &s.outcome, s.at).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Records the outcome of sending text `id` inside the caller's transaction.
+async fn record_in(
+    tx: &mut SqliteConnection,
     id: i64,
     from: &str,
     outcome: &SendOutcome,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
     let at = fixed_ts(now);
     let Some(row) = sqlx::query(
         "SELECT contact_id, session_id, to_addr, body, kind, session_state FROM outbox
@@ -214,32 +232,55 @@ pub(super) async fn record(
             let cost = segments::count(&body);
             let mut session_id: Option<i64> = row.get("session_id");
             if let Some(state) = row.get::<Option<String>, _>("session_state") {
-                session_id = Some(open_invitation(&mut tx, contact_id, &state, now).await?);
+                session_id = Some(open_invitation(&mut *tx, contact_id, &state, now).await?);
             }
-            let message_id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
-                                       body, encoding, segments, status, status_rank, status_at,
-                                       route, created_at)
-                 VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-                 ON CONFLICT (sid) DO UPDATE SET sid = excluded.sid
-                 RETURNING id",
-            )
-            .bind(sid)
-            .bind(contact_id)
-            .bind(session_id)
-            .bind(from)
-            .bind(row.get::<String, _>("to_addr"))
-            .bind(&body)
-            .bind(cost.encoding.as_str())
-            .bind(i64::from(
-                billed.filter(|n| *n > 0).unwrap_or(cost.segments),
-            ))
-            .bind(status)
-            .bind(&at)
-            .bind(format!("outbox:{}", row.get::<String, _>("kind")))
-            .bind(&at)
-            .fetch_one(&mut *tx)
-            .await?;
+            let to: String = row.get("to_addr");
+            let insert = |sid: Option<&str>| {
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr,
+                                           to_addr, body, encoding, segments, status, status_rank,
+                                           status_at, route, created_at)
+                     VALUES ('out', ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+                     ON CONFLICT (sid) DO NOTHING
+                     RETURNING id",
+                )
+                .bind(sid.map(str::to_owned))
+                .bind(contact_id)
+                .bind(session_id)
+                .bind(from)
+                .bind(to.clone())
+                .bind(body.clone())
+                .bind(cost.encoding.as_str())
+                .bind(i64::from(
+                    billed.filter(|n| *n > 0).unwrap_or(cost.segments),
+                ))
+                .bind(status.clone())
+                .bind(at.clone())
+                .bind(format!("outbox:{}", row.get::<String, _>("kind")))
+                .bind(at.clone())
+            };
+            let message_id = match insert(Some(sid)).fetch_optional(&mut *tx).await? {
+                Some(m) => m,
+                None => {
+                    let (known, known_to): (i64, String) =
+                        sqlx::query_as("SELECT id, to_addr FROM messages WHERE sid = ?")
+                            .bind(sid)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    if known_to == to {
+                        // The same message at Twilio (a reconciliation matched it).
+                        known
+                    } else {
+                        tracing::warn!(
+                            outbox = id,
+                            sid,
+                            "Twilio gave a MessageSid already recorded for another number: the \
+                             text is kept without it"
+                        );
+                        insert(None).fetch_one(&mut *tx).await?
+                    }
+                }
+            };
             sqlx::query(
                 "UPDATE outbox SET state = 'sent', sid = ?, message_id = ?, error_code = NULL,
                         error = NULL, lease_until = NULL, updated_at = ?, done_at = ?,
@@ -317,7 +358,6 @@ pub(super) async fn record(
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 
 pub mod console;
 pub mod postgres;
+pub mod prism;
 pub mod twilio_stub;
 
 use std::net::SocketAddr;
@@ -161,6 +162,16 @@ impl TestDb {
             .into_iter()
             .map(|(v,)| v)
             .collect()
+    }
+
+    /// Runs `sql`, which returns no rows (a change made behind the gateway's back, as an
+    /// operator at a database prompt would).
+    pub async fn execute(&self, sql: &str) {
+        match self {
+            TestDb::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+            TestDb::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
     /// The first column of the first row of `sql`, which must return one.
