@@ -92,7 +92,12 @@ async fn recorder(upstream: String) -> (String, Arc<Mutex<Vec<Exchange>>>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let state = Recorder {
         upstream,
-        client: reqwest::Client::new(),
+        // A fresh connection per request: a pooled one Prism has just closed would fail a
+        // request the recorder then never passed on.
+        client: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap(),
         seen: seen.clone(),
     };
     let app = axum::Router::new().fallback(relay).with_state(state);
