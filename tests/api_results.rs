@@ -4,46 +4,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::process::Command;
 
 use common::{TestApp, phone, spawn_app};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-fn civictext(app: &TestApp, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .arg("--flows")
-        .arg(app.flows_dir())
-        .output()
-        .expect("civictext runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-fn create_token(app: &TestApp, scopes: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .env_clear()
-        .args(["tokens", "create", "--name", "test", "--scope", scopes])
-        .args(["--database-url", &app.settings.database_url])
-        .output()
-        .expect("civictext runs");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .last()
-        .unwrap()
-        .to_string()
-}
 
 async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
     let resp = app
@@ -111,7 +75,7 @@ async fn responses_show_each_session_with_its_answers_under_a_stable_pseudonym()
     converse(&app, &ana, &["PARKS", "2", "four", "Yes!", "Benches"]).await;
     converse(&app, &ben, &["PARKS", "never", "Too far"]).await;
     converse(&app, &ana, &["PARKS", "weekly"]).await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
     let page = get_json(&app, &token, "/api/v1/responses?flow=park-survey").await;
     let rows = page["data"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
@@ -135,7 +99,7 @@ async fn responses_show_each_session_with_its_answers_under_a_stable_pseudonym()
     assert!(!body.contains(&ana) && !body.contains(&ana[2..]), "{body}");
     assert_eq!(rows[2]["status"], "active");
 
-    let pii = create_token(&app, "results:pii");
+    let pii = app.token("test", "results:pii");
     let page = get_json(&app, &pii, "/api/v1/responses?flow=park-survey").await;
     assert_eq!(page["data"][0]["phone"], ana.as_str());
     assert_eq!(page["data"][1]["phone"], ben.as_str());
@@ -148,7 +112,7 @@ async fn responses_filter_by_flow_status_and_time_and_refuse_bad_parameters_as_p
     converse(&app, &phone(1), &["PARKS", "never", "Too far"]).await;
     converse(&app, &phone(2), &["PARKS", "weekly"]).await;
     converse(&app, &phone(3), &["QUICK"]).await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
     let n = |v: Value| v["data"].as_array().unwrap().len();
     assert_eq!(n(get_json(&app, &token, "/api/v1/responses").await), 3);
     assert_eq!(
@@ -208,7 +172,7 @@ async fn responses_filter_by_flow_status_and_time_and_refuse_bad_parameters_as_p
 #[tokio::test]
 async fn walking_every_page_while_residents_keep_texting_returns_each_finished_session_once() {
     let app = spawn_app().await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
     // 30 residents finish before the walk begins.
     for i in 0..30 {
         converse(&app, &phone(100 + i), &["PARKS", "never", "Too far"]).await;
@@ -269,16 +233,13 @@ async fn responses_json_csv_and_export_agree_row_for_row() {
     converse(&app, &phone(1), &["PARKS", "2", "four", "Yes!", tricky]).await;
     converse(&app, &phone(2), &["PARKS", "never", "Too far, no bus"]).await;
     converse(&app, &phone(3), &["PARQUES", "cada semana", "5"]).await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
 
     let json = walk(&app, &token, "/api/v1/responses?flow=park-survey", 2).await;
     let (status, ct, csv_text) = get_csv(&app, &token, "/api/v1/responses?flow=park-survey").await;
     assert_eq!(status, StatusCode::OK, "{csv_text}");
     assert!(ct.starts_with("text/csv"), "{ct}");
-    let export = civictext(
-        &app,
-        &["export", "--flow", "park-survey", "--format", "csv"],
-    );
+    let export = app.civictext(&["export", "--flow", "park-survey", "--format", "csv"]);
     assert_eq!(csv_text, export, "the API's CSV and the export differ");
 
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
@@ -307,10 +268,7 @@ async fn responses_json_csv_and_export_agree_row_for_row() {
     }
     assert_eq!(rows[0]["comments_raw"], tricky);
 
-    let jsonl = civictext(
-        &app,
-        &["export", "--flow", "park-survey", "--format", "jsonl"],
-    );
+    let jsonl = app.civictext(&["export", "--flow", "park-survey", "--format", "jsonl"]);
     let lines: Vec<Value> = jsonl
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -325,7 +283,7 @@ async fn responses_json_csv_and_export_agree_row_for_row() {
     let (status, _, _) = get_csv(&app, &token, "/api/v1/responses").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // A pii token's CSV adds the number beside the pseudonym.
-    let pii = create_token(&app, "results:pii");
+    let pii = app.token("test", "results:pii");
     let (_, _, with) = get_csv(&app, &pii, "/api/v1/responses?flow=park-survey").await;
     assert!(with.starts_with("session_id,contact,phone,"), "{with}");
     assert!(with.contains(&phone(1)));
@@ -340,7 +298,7 @@ async fn the_summary_counts_sessions_answer_categories_and_drop_off() {
     converse(&app, &phone(3), &["PARKS", "never", "Too far"]).await;
     converse(&app, &phone(4), &["PARKS", "weekly", "3", "STOP"]).await;
     converse(&app, &phone(5), &["PARKS", "weekly"]).await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
     let s = get_json(&app, &token, "/api/v1/flows/park-survey/summary").await;
     assert_eq!(s["flow"], "park-survey");
     assert_eq!(s["started"], 5);
@@ -378,7 +336,7 @@ async fn the_summary_counts_sessions_answer_categories_and_drop_off() {
 #[tokio::test]
 async fn flows_are_listed_with_their_versions_and_questions() {
     let app = spawn_app().await;
-    let token = create_token(&app, "results");
+    let token = app.token("test", "results");
     let list = get_json(&app, &token, "/api/v1/flows").await;
     let park = list["data"]
         .as_array()
@@ -411,7 +369,7 @@ async fn service_requests_filed_by_text_are_listed_and_found_by_tracking_code() 
         .and_then(|s| s.strip_suffix('.'))
         .unwrap()
         .to_string();
-    let token = create_token(&app, "requests");
+    let token = app.token("test", "requests");
     let page = get_json(&app, &token, "/api/v1/requests").await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
     let r = &page["data"][0];

@@ -3,39 +3,8 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::{TestApp, phone, spawn_app};
 use reqwest::StatusCode;
-
-/// Runs `civictext` with `args` against the gateway's database; returns (success, stdout).
-fn civictext(app: &TestApp, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .output()
-        .expect("civictext runs");
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).expect("UTF-8 output"),
-    )
-}
-
-/// A new token with `scopes`, as an agency would receive it.
-fn create_token(app: &TestApp, name: &str, scopes: &str) -> String {
-    let (ok, out) = civictext(
-        app,
-        &["tokens", "create", "--name", name, "--scope", scopes],
-    );
-    assert!(ok, "tokens create failed: {out}");
-    out.lines()
-        .last()
-        .expect("the token is printed")
-        .to_string()
-}
 
 async fn get(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, String, String) {
     let mut req = app.client.get(app.url(path));
@@ -55,18 +24,14 @@ async fn get(app: &TestApp, token: Option<&str>, path: &str) -> (StatusCode, Str
 #[tokio::test]
 async fn a_created_token_is_printed_once_alone_on_the_last_line_and_only_its_hash_is_stored() {
     let app = spawn_app().await;
-    let (ok, out) = civictext(
-        &app,
-        &[
-            "tokens",
-            "create",
-            "--name",
-            "Planning dept",
-            "--scope",
-            "results,requests",
-        ],
-    );
-    assert!(ok, "{out}");
+    let out = app.civictext(&[
+        "tokens",
+        "create",
+        "--name",
+        "Planning dept",
+        "--scope",
+        "results,requests",
+    ]);
     let token = out.lines().last().unwrap();
     assert!(token.starts_with("ct_") && !token.contains(' '), "{out}");
     assert_eq!(out.matches(token).count(), 1, "{out}");
@@ -91,8 +56,7 @@ async fn a_created_token_is_printed_once_alone_on_the_last_line_and_only_its_has
     assert_eq!(anywhere, 0, "the token itself is stored");
 
     // The listing names it without showing it.
-    let (ok, list) = civictext(&app, &["tokens", "list"]);
-    assert!(ok);
+    let list = app.civictext(&["tokens", "list"]);
     assert!(
         list.contains("Planning dept") && list.contains("results,requests"),
         "{list}"
@@ -103,16 +67,15 @@ async fn a_created_token_is_printed_once_alone_on_the_last_line_and_only_its_has
 #[tokio::test]
 async fn a_token_with_an_unknown_scope_or_no_name_is_refused() {
     let app = spawn_app().await;
-    let (ok, _) = civictext(
-        &app,
-        &["tokens", "create", "--name", "X", "--scope", "everything"],
-    );
-    assert!(!ok);
-    let (ok, _) = civictext(
-        &app,
-        &["tokens", "create", "--name", " ", "--scope", "results"],
-    );
-    assert!(!ok);
+    for refused in [
+        ["tokens", "create", "--name", "X", "--scope", "everything"],
+        ["tokens", "create", "--name", " ", "--scope", "results"],
+    ] {
+        assert!(
+            !app.civictext_output(&refused).status.success(),
+            "{refused:?}"
+        );
+    }
     assert_eq!(app.count("api_tokens", "TRUE").await, 0);
 }
 
@@ -136,7 +99,7 @@ async fn each_scope_reaches_what_it_should_and_gets_403_elsewhere() {
         ("results,requests", true, true, false),
     ];
     for (scopes, results, requests, pii) in cases {
-        let token = create_token(&app, scopes, scopes);
+        let token = app.token(scopes, scopes);
         for route in results_routes {
             let (status, ct, body) = get(&app, Some(&token), route).await;
             let want = if results {
@@ -169,7 +132,7 @@ async fn each_scope_reaches_what_it_should_and_gets_403_elsewhere() {
 #[tokio::test]
 async fn a_missing_unknown_malformed_or_revoked_token_gets_401_as_problem_json() {
     let app = spawn_app().await;
-    let token = create_token(&app, "Parks", "results");
+    let token = app.token("Parks", "results");
     assert_eq!(
         get(&app, Some(&token), "/api/v1/flows").await.0,
         StatusCode::OK
@@ -196,21 +159,24 @@ async fn a_missing_unknown_malformed_or_revoked_token_gets_401_as_problem_json()
     assert!(resp.headers().get("www-authenticate").is_some());
 
     let id: i64 = app.db().scalar("SELECT id FROM api_tokens", &[]).await;
-    let (ok, out) = civictext(&app, &["tokens", "revoke", &id.to_string()]);
-    assert!(ok, "{out}");
+    app.civictext(&["tokens", "revoke", &id.to_string()]);
     let (status, _, body) = get(&app, Some(&token), "/api/v1/flows").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("revoked"), "{body}");
     // Revoking twice says so.
-    assert!(!civictext(&app, &["tokens", "revoke", &id.to_string()]).0);
-    let (_, list) = civictext(&app, &["tokens", "list"]);
+    assert!(
+        !app.civictext_output(&["tokens", "revoke", &id.to_string()])
+            .status
+            .success()
+    );
+    let list = app.civictext(&["tokens", "list"]);
     assert!(list.contains("revoked"), "{list}");
 }
 
 #[tokio::test]
 async fn every_use_of_the_api_is_recorded_with_its_token_route_status_and_time() {
     let app = spawn_app().await;
-    let token = create_token(&app, "Audit me", "results");
+    let token = app.token("Audit me", "results");
     let id: i64 = app.db().scalar("SELECT id FROM api_tokens", &[]).await;
     get(&app, Some(&token), "/api/v1/flows/park-survey").await;
     get(&app, Some(&token), "/api/v1/requests").await;
@@ -237,8 +203,7 @@ async fn every_use_of_the_api_is_recorded_with_its_token_route_status_and_time()
         .await;
     assert!(used.is_some());
 
-    let (ok, out) = civictext(&app, &["tokens", "log"]);
-    assert!(ok);
+    let out = app.civictext(&["tokens", "log"]);
     assert!(
         out.contains("/api/v1/flows/{flow}") && out.contains(&format!("token {id}")),
         "{out}"

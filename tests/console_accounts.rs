@@ -10,18 +10,15 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn staff_add_prints_a_one_time_link_that_sets_the_password_and_then_stops_working() {
     let app = spawn_app().await;
-    let out = common::console::civictext(
-        &app,
-        &[
-            "staff",
-            "add",
-            "Clerk@City.gov",
-            "--role",
-            "admin",
-            "--public-url",
-            common::PUBLIC_URL,
-        ],
-    );
+    let out = app.civictext(&[
+        "staff",
+        "add",
+        "Clerk@City.gov",
+        "--role",
+        "admin",
+        "--public-url",
+        common::PUBLIC_URL,
+    ]);
     let last = out.lines().last().unwrap();
     assert!(
         last.starts_with("https://sms.example.gov/console/set-password?token="),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::console::{civictext, signed_in};
+use common::console::signed_in;
 use common::{TestApp, phone, spawn_app};
 use reqwest::StatusCode;
 
@@ -124,7 +124,7 @@ async fn the_responses_table_filters_and_its_csv_is_the_export_with_numbers_only
         .await;
     assert_eq!(csv.status, StatusCode::OK);
     assert!(csv.content_type.starts_with("text/csv"));
-    let export = civictext(&app, &["export", "--flow", "park-survey"]);
+    let export = app.civictext(&["export", "--flow", "park-survey"]);
     assert_eq!(csv.body, export, "the console's CSV is the export's");
     assert!(!csv.body.contains("+1"), "no phone numbers for an analyst");
 

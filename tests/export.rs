@@ -4,29 +4,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use common::{TestApp, phone, spawn_app};
 
 /// Runs `civictext export` against the gateway's database and flows; returns stdout.
 fn export(app: &TestApp, flow: &str, format: &str, extra: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(["export", "--flow", flow, "--format", format])
-        .args(["--database-url", &app.settings.database_url])
-        .arg("--flows")
-        .arg(app.flows_dir())
-        .args(extra)
-        .output()
-        .expect("civictext runs");
-    assert!(
-        out.status.success(),
-        "export failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
+    let mut args = vec!["export", "--flow", flow, "--format", format];
+    args.extend_from_slice(extra);
+    app.civictext(&args)
 }
 
 fn parse_csv(csv_text: &str) -> (Vec<String>, Vec<HashMap<String, String>>) {
@@ -285,16 +270,7 @@ async fn exporting_a_flow_that_does_not_exist_fails_and_names_the_flows_there_ar
     let app = spawn_app().await;
     converse(&app, &phone(7), &["PARKS", "never", "Too far"]).await;
     for format in ["csv", "jsonl"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-            .current_dir(app.dir.path())
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .args(["export", "--flow", "park-survy", "--format", format])
-            .args(["--database-url", &app.settings.database_url])
-            .arg("--flows")
-            .arg(app.flows_dir())
-            .output()
-            .expect("civictext runs");
+        let out = app.civictext_output(&["export", "--flow", "park-survy", "--format", format]);
         assert!(!out.status.success(), "a mistyped flow id exported");
         assert!(
             out.stdout.is_empty(),

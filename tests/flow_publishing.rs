@@ -5,7 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use civictext::startup::Application;
@@ -13,17 +13,6 @@ use common::*;
 
 const QUESTION: &str = "How often do you visit Riverside Park?";
 const EDITED: &str = "How often do you go to Riverside Park?";
-
-fn civictext(app: &TestApp, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .output()
-        .expect("civictext runs")
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -80,16 +69,13 @@ async fn a_published_version_is_served_by_every_replica_within_seconds() {
     app.say(&midway, "PARKS").await;
 
     let file = edited_survey(&app, QUESTION, EDITED);
-    let out = civictext(
-        &app,
-        &[
-            "flows",
-            "publish",
-            file.to_str().unwrap(),
-            "--by",
-            "clerk@city.gov",
-        ],
-    );
+    let out = app.civictext_output(&[
+        "flows",
+        "publish",
+        file.to_str().unwrap(),
+        "--by",
+        "clerk@city.gov",
+    ]);
     assert!(
         out.status.success(),
         "{}{}",
@@ -143,7 +129,7 @@ async fn a_version_with_an_error_is_not_published_and_the_error_names_its_line()
     let app = spawn_app().await;
     let file = edited_survey(&app, "    type: yes_no\n", "    type: yes_or_no\n");
     let before: i64 = app.count("flow_publications", "1 = 1").await;
-    let out = civictext(&app, &["flows", "publish", file.to_str().unwrap()]);
+    let out = app.civictext_output(&["flows", "publish", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     let line = std::fs::read_to_string(&file)
@@ -172,7 +158,7 @@ async fn a_keyword_another_published_flow_answers_to_is_refused() {
     let app = spawn_app().await;
     // The park survey taking POTHOLE, which the pothole report answers to.
     let file = edited_survey(&app, "en: [PARKS]", "en: [PARKS, POTHOLE]");
-    let out = civictext(&app, &["flows", "publish", file.to_str().unwrap()]);
+    let out = app.civictext_output(&["flows", "publish", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(stdout(&out).contains("POTHOLE"), "{}", stdout(&out));
 }
@@ -181,23 +167,20 @@ async fn a_keyword_another_published_flow_answers_to_is_refused() {
 async fn the_history_says_where_each_version_came_from_and_diff_shows_the_change() {
     let app = spawn_app().await;
     let file = edited_survey(&app, QUESTION, EDITED);
-    let published = civictext(
-        &app,
-        &[
-            "flows",
-            "publish",
-            file.to_str().unwrap(),
-            "--by",
-            "clerk@city.gov",
-            "--note",
-            "friendlier wording",
-        ],
-    );
+    let published = app.civictext_output(&[
+        "flows",
+        "publish",
+        file.to_str().unwrap(),
+        "--by",
+        "clerk@city.gov",
+        "--note",
+        "friendlier wording",
+    ]);
     assert!(published.status.success());
-    let again = civictext(&app, &["flows", "publish", file.to_str().unwrap()]);
+    let again = app.civictext_output(&["flows", "publish", file.to_str().unwrap()]);
     assert!(stdout(&again).contains("already the published version"));
 
-    let history = stdout(&civictext(&app, &["flows", "history", "park-survey"]));
+    let history = stdout(&app.civictext_output(&["flows", "history", "park-survey"]));
     let rows: Vec<&str> = history.lines().skip(1).collect();
     assert_eq!(rows.len(), 2, "{history}");
     assert!(
@@ -211,10 +194,7 @@ async fn the_history_says_where_each_version_came_from_and_diff_shows_the_change
         "{history}"
     );
     let first_version = rows[0].split_whitespace().nth(3).unwrap();
-    let diff = stdout(&civictext(
-        &app,
-        &["flows", "diff", "park-survey", first_version],
-    ));
+    let diff = stdout(&app.civictext_output(&["flows", "diff", "park-survey", first_version]));
     assert!(diff.contains(&format!("-      en: {QUESTION}")), "{diff}");
     assert!(diff.contains(&format!("+      en: {EDITED}")), "{diff}");
 }
@@ -224,7 +204,7 @@ async fn an_edited_file_is_published_again_and_a_removed_one_stops_being_served(
     let app = spawn_app().await;
     let file = edited_survey(&app, QUESTION, EDITED);
     assert!(
-        civictext(&app, &["flows", "publish", file.to_str().unwrap()])
+        app.civictext_output(&["flows", "publish", file.to_str().unwrap()])
             .status
             .success()
     );

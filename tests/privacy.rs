@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use civictext::store::Store;
@@ -16,25 +15,6 @@ const RESIDENT: &str = "+15025550123";
 /// The same number in the other forms it could be written in.
 const FORMS: [&str; 3] = ["+15025550123", "15025550123", "5025550123"];
 const NEIGHBOUR: &str = "+15025550188";
-
-fn civictext(app: &TestApp, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .arg("--flows")
-        .arg(app.flows_dir())
-        .output()
-        .expect("civictext runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
 
 /// The fixture flows, with the park survey's visit and rating questions marked anonymous.
 fn flows_with_anonymous_questions(dir: &Path) {
@@ -174,7 +154,7 @@ async fn forgetting_a_resident_leaves_their_number_in_no_table_and_no_byte_of_th
 
     let neighbour_before = neighbours_answers(&app).await;
     assert!(neighbour_before >= 7);
-    let said = civictext(&app, &["contacts", "forget", RESIDENT]);
+    let said = app.civictext(&["contacts", "forget", RESIDENT]);
     assert!(said.contains("Forgot +15025550123"), "{said}");
     assert!(said.contains("Kept 2 anonymous answers"), "{said}");
     assert!(said.contains("opt-out list"), "{said}");
@@ -218,7 +198,7 @@ async fn a_forgotten_resident_who_said_stop_is_never_texted_and_stop_still_works
     let (app, _flows) = app(|_| {}).await;
     full_history(&app, RESIDENT).await;
     app.say(RESIDENT, "STOP").await;
-    civictext(&app, &["contacts", "forget", RESIDENT]);
+    app.civictext(&["contacts", "forget", RESIDENT]);
 
     // Texting a keyword gets nothing: they are still opted out, though their number was gone.
     assert_eq!(app.say(RESIDENT, "PARKS").await, Vec::<String>::new());
@@ -258,7 +238,7 @@ async fn a_forgotten_resident_who_said_stop_is_never_texted_and_stop_still_works
 
     // A resident forgotten while opted in is a stranger afterwards, and may start a survey.
     full_history(&app, NEIGHBOUR).await;
-    civictext(&app, &["contacts", "forget", NEIGHBOUR]);
+    app.civictext(&["contacts", "forget", NEIGHBOUR]);
     assert!(!app.say(NEIGHBOUR, "PARKS").await.is_empty());
 }
 
@@ -268,7 +248,7 @@ async fn contacts_show_prints_everything_held_about_one_resident() {
     full_history(&app, RESIDENT).await;
     full_history(&app, NEIGHBOUR).await;
 
-    let text = civictext(&app, &["contacts", "show", "+1 (502) 555-0123"]);
+    let text = app.civictext(&["contacts", "show", "+1 (502) 555-0123"]);
     for expected in [
         "Resident +15025550123",
         "park-survey",
@@ -282,7 +262,7 @@ async fn contacts_show_prints_everything_held_about_one_resident() {
     assert!(!text.contains(NEIGHBOUR));
 
     let doc: serde_json::Value =
-        serde_json::from_str(&civictext(&app, &["contacts", "show", RESIDENT, "--json"])).unwrap();
+        serde_json::from_str(&app.civictext(&["contacts", "show", RESIDENT, "--json"])).unwrap();
     let contact = &doc["contact"];
     assert_eq!(contact["phone"], RESIDENT);
     assert_eq!(contact["sessions"].as_array().unwrap().len(), 2);
@@ -302,11 +282,14 @@ async fn contacts_show_prints_everything_held_about_one_resident() {
         .collect();
     assert_eq!(answers, ["visits", "rating", "dogs", "comments"]);
 
-    civictext(&app, &["contacts", "forget", RESIDENT]);
+    app.civictext(&["contacts", "forget", RESIDENT]);
     let after: serde_json::Value =
-        serde_json::from_str(&civictext(&app, &["contacts", "show", RESIDENT, "--json"])).unwrap();
+        serde_json::from_str(&app.civictext(&["contacts", "show", RESIDENT, "--json"])).unwrap();
     assert_eq!(after["held"], false);
-    assert!(civictext(&app, &["contacts", "show", RESIDENT]).contains("Nothing is held"));
+    assert!(
+        app.civictext(&["contacts", "show", RESIDENT])
+            .contains("Nothing is held")
+    );
 }
 
 /// Moves every stored time of `phone`'s messages and answers back by `days`.

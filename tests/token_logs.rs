@@ -5,7 +5,6 @@
 mod common;
 
 use std::io::Write;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::{TestApp, spawn_app};
@@ -38,13 +37,11 @@ impl Captured {
     }
 }
 
-/// Runs `civictext ARGS` with trace logs on; (stdout, stderr).
-fn civictext(app: &TestApp, args: &[&str]) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .env_clear()
+/// Runs `civictext ARGS` on the gateway with trace logs on; (stdout, stderr).
+fn civictext_traced(app: &TestApp, args: &[&str]) -> (String, String) {
+    let out = app
+        .civictext_command(args)
         .env("RUST_LOG", "trace")
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
         .output()
         .expect("civictext runs");
     assert!(
@@ -75,26 +72,26 @@ async fn no_token_ever_appears_in_the_logs_whatever_the_client_sends() {
 
     let app = spawn_app().await;
     app.say("+15025550101", "PARKS").await;
-    let (out, create_logs) = civictext(
+    let (out, create_logs) = civictext_traced(
         &app,
         &[
             "tokens", "create", "--name", "Planning", "--scope", "results",
         ],
     );
     let valid = out.lines().last().unwrap().to_string();
-    let (out, _) = civictext(
+    let (out, _) = civictext_traced(
         &app,
         &["tokens", "create", "--name", "Old", "--scope", "results"],
     );
     let revoked = out.lines().last().unwrap().to_string();
-    let (list, list_logs) = civictext(&app, &["tokens", "list"]);
+    let (list, list_logs) = civictext_traced(&app, &["tokens", "list"]);
     let id = list
         .lines()
         .find(|l| l.contains("Old"))
         .and_then(|l| l.split_whitespace().next())
         .expect("the listing shows the token's id")
         .to_string();
-    let (_, revoke_logs) = civictext(&app, &["tokens", "revoke", &id]);
+    let (_, revoke_logs) = civictext_traced(&app, &["tokens", "revoke", &id]);
     let unknown = format!("ct_{}", "Zq9".repeat(14));
 
     let client = &app.client;

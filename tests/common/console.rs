@@ -2,7 +2,6 @@
 //! automatic redirects (so tests see each 303), forms posted with the page's CSRF token.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::Mutex;
 
 use reqwest::StatusCode;
@@ -142,29 +141,9 @@ pub fn csrf(html: &str) -> String {
     rest[..rest.find('"').unwrap()].to_string()
 }
 
-/// Runs `civictext ARGS` against the test gateway's database; returns stdout.
-pub fn civictext(app: &TestApp, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_civictext"))
-        .current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .arg("--flows")
-        .arg(app.flows_dir())
-        .output()
-        .expect("civictext runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
 /// `civictext staff add EMAIL --role ROLE`; returns the one-time link's path and query.
 pub fn add_staff(app: &TestApp, email: &str, role: &str) -> String {
-    let out = civictext(app, &["staff", "add", email, "--role", role]);
+    let out = app.civictext(&["staff", "add", email, "--role", role]);
     let link = out.lines().last().expect("a last line").trim().to_string();
     let at = link.find("/console/").expect("a console link");
     link[at..].to_string()

@@ -595,27 +595,50 @@ impl TestApp {
         code.to_string()
     }
 
-    /// Runs the `civictext` binary with `args` against this gateway's database (and nothing
-    /// else from the environment); returns (success, stdout).
-    pub fn civictext(&self, args: &[&str]) -> (bool, String) {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_civictext"))
-            .current_dir(self.dir.path())
+    /// The `civictext` binary, set to run `args` the way staff would on this gateway's machine:
+    /// in the gateway's directory, against its database and flows and in its time zone, with
+    /// nothing else from the environment (add `.env(…)` for more).
+    pub fn civictext_command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_civictext"));
+        cmd.current_dir(self.dir.path())
             .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .args(args)
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        if let Some(zone) = &self.settings.time_zone {
+            cmd.env("CIVICTEXT_TIME_ZONE", zone);
+        }
+        cmd.args(args)
             .args(["--database-url", &self.settings.database_url])
+            .arg("--flows")
+            .arg(self.flows_dir());
+        cmd
+    }
+
+    /// Runs `civictext ARGS` (see [`TestApp::civictext_command`]) and returns how it went,
+    /// success or not.
+    pub fn civictext_output(&self, args: &[&str]) -> std::process::Output {
+        self.civictext_command(args)
             .output()
-            .expect("civictext runs");
-        (
+            .expect("civictext runs")
+    }
+
+    /// Runs `civictext ARGS` (see [`TestApp::civictext_command`]), fails the test with its
+    /// output unless it succeeds, and returns what it printed.
+    pub fn civictext(&self, args: &[&str]) -> String {
+        let out = self.civictext_output(args);
+        assert!(
             out.status.success(),
-            String::from_utf8(out.stdout).expect("UTF-8 output"),
-        )
+            "civictext {} failed ({})\nstdout:\n{}\nstderr:\n{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("UTF-8 output")
     }
 
     /// A new API token with `scopes` (comma-separated), made with `civictext tokens create`.
     pub fn token(&self, name: &str, scopes: &str) -> String {
-        let (ok, out) = self.civictext(&["tokens", "create", "--name", name, "--scope", scopes]);
-        assert!(ok, "tokens create failed: {out}");
+        let out = self.civictext(&["tokens", "create", "--name", name, "--scope", scopes]);
         out.lines()
             .last()
             .expect("the token is printed")
