@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use civictext::config::Settings;
-use civictext::store::{ImportedConsent, Store};
+use civictext::store::Store;
 use common::twilio_stub::TwilioStub;
-use common::{TestApp, messages, shipped_flows, spawn_app_on, spawn_app_with};
+use common::{TestApp, consenting, messages, shipped_flows, spawn_app_on, spawn_app_with};
 use jiff::Timestamp;
 
 const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
@@ -26,20 +26,6 @@ fn outbound(stub: &TwilioStub) -> impl FnOnce(&mut Settings) {
         s.outbound_mps = 50.0;
         s.quiet_hours = "off".into();
     }
-}
-
-/// Runs `civictext ARGS` on the gateway's database and flows.
-fn civictext(app: &TestApp, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_civictext"));
-    cmd.current_dir(app.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("CIVICTEXT_TIME_ZONE", "America/Kentucky/Louisville")
-        .args(args)
-        .args(["--database-url", &app.settings.database_url])
-        .arg("--flows")
-        .arg(app.flows_dir());
-    cmd.output().expect("civictext runs")
 }
 
 fn ok(out: &Output) -> String {
@@ -70,22 +56,6 @@ async fn store_of(app: &TestApp) -> Store {
 
 fn resident(n: u32) -> String {
     format!("+1502{n:07}")
-}
-
-async fn consenting(store: &Store, phones: &[String]) {
-    let rows: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:fair-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&rows, Timestamp::now())
-        .await
-        .expect("consents recorded");
 }
 
 /// Sets a contact's profile, as earlier conversations would have.
@@ -132,17 +102,14 @@ async fn a_dry_run_lists_recipients_and_cost_per_language_and_queues_nothing() {
     profile(&app, &phones[0], "es", "40202").await;
     profile(&app, &phones[1], "en", "40203").await;
 
-    let out = ok(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Youth planning meeting Tuesday 6pm at the library.",
-            "--text-es",
-            "Reunión de jóvenes el martes a las 6pm en la biblioteca.",
-            "--dry-run",
-        ],
-    ));
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Youth planning meeting Tuesday 6pm at the library.",
+        "--text-es",
+        "Reunión de jóvenes el martes a las 6pm en la biblioteca.",
+        "--dry-run",
+    ]));
     assert!(out.contains("Recipients (3):"), "{out}");
     for p in &phones {
         assert!(out.contains(p.as_str()), "{p} listed: {out}");
@@ -176,16 +143,13 @@ async fn a_broadcast_from_the_command_line_reaches_each_consenting_resident_in_t
     let (status, _) = app.text(&resident(9), "hello").await;
     assert!(status.is_success());
 
-    let out = ok(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Youth planning meeting Tuesday 6pm.",
-            "--text-es",
-            "Reunion de jovenes el martes 6pm.",
-        ],
-    ));
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Youth planning meeting Tuesday 6pm.",
+        "--text-es",
+        "Reunion de jovenes el martes 6pm.",
+    ]));
     assert!(out.contains("3 text(s)"), "{out}");
     let id = queued_id(&out);
     assert!(settled(&app, id).await, "the gateway sent the broadcast");
@@ -203,7 +167,7 @@ async fn a_broadcast_from_the_command_line_reaches_each_consenting_resident_in_t
     assert_eq!(body_to(&phones[1]), "Youth planning meeting Tuesday 6pm.");
     assert!(!accepted.iter().any(|a| a.to == resident(9)));
 
-    let status = ok(&civictext(&app, &["broadcast", "status", &id.to_string()]));
+    let status = ok(&app.civictext_output(&["broadcast", "status", &id.to_string()]));
     assert!(
         status.contains(&format!("broadcast {id}: queued — 3/3 done: 3 sent")),
         "{status}"
@@ -220,16 +184,13 @@ async fn where_narrows_the_audience_to_residents_with_that_profile_field() {
     profile(&app, &phones[1], "en", "40203").await;
     profile(&app, &phones[2], "es", "40202").await;
 
-    let out = ok(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Road work on Main St in 40202 next week.",
-            "--where",
-            "zip=40202",
-        ],
-    ));
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Road work on Main St in 40202 next week.",
+        "--where",
+        "zip=40202",
+    ]));
     assert!(out.contains("2 text(s)"), "{out}");
     let to: Vec<String> = app
         .db()
@@ -249,18 +210,15 @@ async fn a_csv_list_records_each_consent_with_where_and_when_before_queueing() {
          +15025550102,Library table,2026-11-02T15:00:00Z\n",
     )
     .unwrap();
-    let out = ok(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Thanks for signing up! Planning meeting Tuesday 6pm.",
-            "--csv",
-            list.to_str().unwrap(),
-            "--topic",
-            "youth-events",
-        ],
-    ));
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Thanks for signing up! Planning meeting Tuesday 6pm.",
+        "--csv",
+        list.to_str().unwrap(),
+        "--topic",
+        "youth-events",
+    ]));
     assert!(out.contains("2 text(s)"), "{out}");
     let events: Vec<(String, String, Option<String>, String)> = app
         .db()
@@ -282,6 +240,65 @@ async fn a_csv_list_records_each_consent_with_where_and_when_before_queueing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_list_naming_a_resident_forgotten_after_opting_out_leaves_them_out_and_says_so() {
+    let app = spawn_app_with(|_| {}).await;
+    let gone = "+15025550101";
+    app.say(gone, "STOP").await;
+    app.civictext(&["contacts", "forget", gone]);
+    assert_eq!(app.count("contacts", "TRUE").await, 0);
+    let list = app.dir.path().join("fair-signups.csv");
+    std::fs::write(
+        &list,
+        "phone,source,consented_at\n\
+         (502) 555-0101,Youth fair signup sheet,2026-11-01 10:00\n\
+         +15025550102,Library table,2026-11-02T15:00:00Z\n",
+    )
+    .unwrap();
+    let send = |dry_run: bool| {
+        let mut args = vec![
+            "broadcast",
+            "--text",
+            "Thanks for signing up! Planning meeting Tuesday 6pm.",
+            "--csv",
+            list.to_str().unwrap(),
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        ok(&app.civictext_output(&args))
+    };
+
+    let preview = send(true);
+    assert!(
+        preview.contains("1 whose consent the list would record"),
+        "{preview}"
+    );
+    assert!(
+        preview.contains("1 number(s) of") && preview.contains("would be left out (line 2)"),
+        "{preview}"
+    );
+
+    let out = send(false);
+    assert!(out.contains("were left out (line 2)"), "{out}");
+    assert!(out.contains("1 text(s)"), "{out}");
+    // Only the other resident is recorded and texted; of the forgotten one nothing is stored
+    // but the hash that keeps the opt-out.
+    let phones: Vec<String> = app
+        .db()
+        .scalars("SELECT phone FROM contacts ORDER BY phone", &[])
+        .await;
+    assert_eq!(phones, ["+15025550102"]);
+    assert_eq!(app.count("consent_events", "kind = 'opt_in'").await, 1);
+    assert_eq!(app.count("outbox", "kind = 'broadcast'").await, 1);
+    assert_eq!(app.count("forgotten_opt_outs", "TRUE").await, 1);
+    assert!(
+        app.civictext(&["contacts", "show", gone])
+            .contains("forgotten while opted out"),
+        "the opt-out is still on record"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_nothing_queued() {
     let app = spawn_app_with(|_| {}).await;
     let list = app.dir.path().join("list.csv");
@@ -290,16 +307,13 @@ async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_noth
         "phone,source,consented_at\n+15025550101,Fair,2026-11-01 10:00\n+15025550102,,2026-11-01 10:00\n",
     )
     .unwrap();
-    let err = failed(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Hello",
-            "--csv",
-            list.to_str().unwrap(),
-        ],
-    ));
+    let err = failed(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Hello",
+        "--csv",
+        list.to_str().unwrap(),
+    ]));
     assert!(err.contains("list.csv:3: no source"), "{err}");
     assert_eq!(app.count("consent_events", "TRUE").await, 0);
     assert_eq!(app.count("broadcasts", "TRUE").await, 0);
@@ -309,12 +323,9 @@ async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_noth
 async fn a_text_longer_than_one_message_can_be_is_refused() {
     let app = spawn_app_with(|_| {}).await;
     let long = "a".repeat(1601);
-    let err = failed(&civictext(&app, &["broadcast", "--text", &long]));
+    let err = failed(&app.civictext_output(&["broadcast", "--text", &long]));
     assert!(err.contains("1601 characters"), "{err}");
-    let err = failed(&civictext(
-        &app,
-        &["broadcast", "--text", "Hi {{contact.name}}"],
-    ));
+    let err = failed(&app.civictext_output(&["broadcast", "--text", "Hi {{contact.name}}"]));
     assert!(err.contains("placeholder"), "{err}");
     assert_eq!(app.count("broadcasts", "TRUE").await, 0);
 }
@@ -327,17 +338,15 @@ async fn cancel_stops_a_scheduled_broadcast_before_anything_goes() {
     let phones: Vec<String> = (1..=4).map(resident).collect();
     consenting(&store, &phones).await;
     let tomorrow = (Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
-    let out = ok(&civictext(
-        &app,
-        &["broadcast", "--text", "Meeting tomorrow", "--at", &tomorrow],
-    ));
+    let out =
+        ok(&app.civictext_output(&["broadcast", "--text", "Meeting tomorrow", "--at", &tomorrow]));
     let id = queued_id(&out);
-    let out = ok(&civictext(&app, &["broadcast", "cancel", &id.to_string()]));
+    let out = ok(&app.civictext_output(&["broadcast", "cancel", &id.to_string()]));
     assert!(
         out.contains("4 text(s) that had not gone will not be sent"),
         "{out}"
     );
-    let status = ok(&civictext(&app, &["broadcast", "status"]));
+    let status = ok(&app.civictext_output(&["broadcast", "status"]));
     assert!(
         status.contains(&format!("broadcast {id}: cancelled — 4/4 done")),
         "{status}"
@@ -345,7 +354,7 @@ async fn cancel_stops_a_scheduled_broadcast_before_anything_goes() {
     assert!(status.contains("4 cancelled"), "{status}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(stub.accepted().is_empty());
-    let err = failed(&civictext(&app, &["broadcast", "cancel", "999"]));
+    let err = failed(&app.civictext_output(&["broadcast", "cancel", "999"]));
     assert!(err.contains("no broadcast 999"), "{err}");
 }
 
@@ -407,17 +416,14 @@ async fn yes_to_the_youth_events_question_is_a_consent_recorded_with_its_source(
     assert_eq!(source, &format!("flow:youth-survey@{version}/follow-up"));
 
     // A broadcast to the topic reaches the resident who said yes, and only them.
-    let out = ok(&civictext(
-        &app,
-        &[
-            "broadcast",
-            "--text",
-            "Youth planning meeting Tuesday 6pm.",
-            "--topic",
-            "youth-events",
-            "--dry-run",
-        ],
-    ));
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Youth planning meeting Tuesday 6pm.",
+        "--topic",
+        "youth-events",
+        "--dry-run",
+    ]));
     assert!(out.contains("Recipients (1):"), "{out}");
     assert!(
         out.contains(yes.as_str()) && !out.contains(no.as_str()),
@@ -436,10 +442,7 @@ async fn an_invitation_opens_the_survey_when_sent_so_the_reply_is_its_first_answ
 
     // A few seconds ahead, so the queued rows can be looked at before they go.
     let soon = (Timestamp::now() + jiff::SignedDuration::from_secs(5)).to_string();
-    let out = ok(&civictext(
-        &app,
-        &["broadcast", "--flow", "youth-survey", "--at", &soon],
-    ));
+    let out = ok(&app.civictext_output(&["broadcast", "--flow", "youth-survey", "--at", &soon]));
     let id = queued_id(&out);
     assert_eq!(app.count("outbox", "kind = 'invitation'").await, 2);
     assert_eq!(
@@ -499,12 +502,9 @@ async fn an_invitation_cancelled_before_it_goes_leaves_no_session() {
     let store = store_of(&app).await;
     consenting(&store, &[resident(1)]).await;
     let later = (Timestamp::now() + jiff::SignedDuration::from_hours(3)).to_string();
-    let out = ok(&civictext(
-        &app,
-        &["broadcast", "--flow", "youth-survey", "--at", &later],
-    ));
+    let out = ok(&app.civictext_output(&["broadcast", "--flow", "youth-survey", "--at", &later]));
     let id = queued_id(&out);
-    ok(&civictext(&app, &["broadcast", "cancel", &id.to_string()]));
+    ok(&app.civictext_output(&["broadcast", "cancel", &id.to_string()]));
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count("sessions", "TRUE").await, 0);
     // The resident's next text is handled as any other: no survey is waiting for it.

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use civictext::store::{Audience, NewBroadcast, Store};
 use common::twilio_stub::TwilioStub;
 use common::{TestApp, spawn_app_with};
 use jiff::Timestamp;
@@ -96,19 +96,7 @@ async fn with_residents(n: u32) -> (TestApp, Store, Vec<String>) {
     let app = spawn_app_with(|_| {}).await;
     let store = Store::connect(&app.settings.database_url).await.unwrap();
     let phones: Vec<String> = (0..n).map(resident).collect();
-    let rows: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:fair-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&rows, Timestamp::now())
-        .await
-        .unwrap();
+    common::consenting(&store, &phones).await;
     (app, store, phones)
 }
 

@@ -8,9 +8,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use civictext::config::Settings;
-use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use civictext::store::{Audience, NewBroadcast, Store};
 use common::twilio_stub::{Behaviour, TwilioStub};
-use common::{TestApp, spawn_app_with};
+use common::{TestApp, consenting, spawn_app_with};
 use jiff::{SignedDuration, Timestamp};
 
 /// The account the test webhooks are signed for (tests/common).
@@ -36,23 +36,6 @@ async fn store_of(app: &TestApp) -> Store {
     Store::connect(&app.settings.database_url)
         .await
         .expect("the gateway's database")
-}
-
-/// Records an opt-in for each number, as an imported list with its source does.
-async fn consenting(store: &Store, phones: &[String]) {
-    let rows: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:fair-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&rows, Timestamp::now())
-        .await
-        .expect("consents recorded");
 }
 
 async fn broadcast(

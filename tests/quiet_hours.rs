@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use civictext::config::Settings;
 use civictext::outbound::worker::Clock;
-use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use civictext::store::{Audience, NewBroadcast, Store};
 use common::twilio_stub::TwilioStub;
-use common::{TestApp, spawn_app_on};
+use common::{TestApp, consenting, spawn_app_on};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -73,22 +73,6 @@ fn worker(
     )
     .expect("the worker starts")
     .expect("sending is configured")
-}
-
-async fn consenting(store: &Store, phones: &[&str]) {
-    let rows: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.to_string(),
-            source: "import:fair-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&rows, Timestamp::now())
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -107,12 +107,17 @@ pub async fn outbox(stub: &Stub, database_url: &str, n: u64) -> anyhow::Result<R
         .await
         .context("cannot open the database")?;
     let given_at: Timestamp = "2026-05-01T15:00:00Z".parse()?;
+    let pseudonyms = crate::privacy::Pseudonyms::new("bench-key");
     let consents: Vec<ImportedConsent> = (0..n)
-        .map(|i| ImportedConsent {
-            phone: format!("+1502{:07}", i),
-            source: "import:bench".into(),
-            given_at,
-            topic: None,
+        .map(|i| {
+            let phone = format!("+1502{:07}", i);
+            ImportedConsent {
+                erased_hash: pseudonyms.erased_number(&phone),
+                phone,
+                source: "import:bench".into(),
+                given_at,
+                topic: None,
+            }
         })
         .collect();
     for chunk in consents.chunks(5_000) {

@@ -17,6 +17,7 @@ use crate::config::{Overrides, Settings};
 use crate::flow::engine::{self, Status};
 use crate::flow::render::MAX_MESSAGE_CHARS;
 use crate::gateway::reload::Loader;
+use crate::privacy::Pseudonyms;
 use crate::sms::segments::{self, Encoding};
 use crate::store::{
     Audience, AudienceMember, BroadcastProgress, ImportedConsent, Invitation, NewBroadcast, Store,
@@ -233,6 +234,7 @@ fn read_consents(
     path: &Path,
     zone: &TimeZone,
     topic: Option<&str>,
+    pseudonyms: &Pseudonyms,
 ) -> anyhow::Result<Vec<ImportedConsent>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -277,6 +279,7 @@ fn read_consents(
         let given_at = parse_time(&field(at), zone)
             .with_context(|| format!("{}:{line}: consented_at", path.display()))?;
         rows.push(ImportedConsent {
+            erased_hash: pseudonyms.erased_number(&number),
             phone: number,
             source: format!("import:{list}: {where_}"),
             given_at,
@@ -287,6 +290,31 @@ fn read_consents(
         bail!("{}: no numbers", path.display());
     }
     Ok(rows)
+}
+
+/// Says which rows of the list `path` (indexes into what [`read_consents`] read) were (or
+/// `would be`) left out because their residents were forgotten while opted out, by line.
+fn say_forgotten(
+    out: &mut impl std::io::Write,
+    path: &Path,
+    rows: &[usize],
+    were: &str,
+) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // The header is line 1 (as in read_consents' errors).
+    let lines: Vec<String> = rows.iter().map(|i| (i + 2).to_string()).collect();
+    writeln!(
+        out,
+        "{} number(s) of {} {were} left out (line {}): each was forgotten \
+         (`civictext contacts forget`) after opting out, so the opt-out stays in force and the \
+         number is never texted. Take them off the list.",
+        rows.len(),
+        path.display(),
+        lines.join(", ")
+    )?;
+    Ok(())
 }
 
 /// The invitation texts (the flow's first question, per language) and the sessions waiting on it.
@@ -418,7 +446,10 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
     }
 
     let consents = match &a.csv {
-        Some(path) => Some(read_consents(path, &zone, a.topic.as_deref())?),
+        Some(path) => {
+            let pseudonyms = crate::startup::pseudonyms(settings, store).await?;
+            Some(read_consents(path, &zone, a.topic.as_deref(), &pseudonyms)?)
+        }
         None => None,
     };
     let (audience, label) = match (&a.filter, &consents) {
@@ -462,12 +493,14 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
             send_at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z")
         )?;
         if let Some(rows) = &consents {
+            let forgotten = store.forgotten_opt_outs_among(rows).await?;
             let known: std::collections::HashSet<&str> =
                 members.iter().map(|m| m.phone.as_str()).collect();
             let new = rows
                 .iter()
                 .filter(|r| !known.contains(r.phone.as_str()))
-                .count();
+                .count()
+                .saturating_sub(forgotten.len());
             writeln!(
                 out,
                 "The list has {} number(s): {} already consenting, {new} whose consent the list \
@@ -475,6 +508,9 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
                 rows.len(),
                 members.len()
             )?;
+            if let Some(path) = &a.csv {
+                say_forgotten(&mut out, path, &forgotten, "would be")?;
+            }
         }
         writeln!(out, "Recipients ({}):", members.len())?;
         for m in &members {
@@ -490,7 +526,10 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
     }
 
     if let Some(rows) = &consents {
-        store.import_consents(rows, now).await?;
+        let imported = store.import_consents(rows, now).await?;
+        if let Some(path) = &a.csv {
+            say_forgotten(&mut out, path, &imported.forgotten_opt_outs, "were")?;
+        }
     }
     let (id, queued) = store
         .queue_broadcast(&NewBroadcast {

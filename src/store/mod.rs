@@ -45,8 +45,8 @@ pub use gauges::OperationalGauges;
 pub use model::*;
 pub use outbox::{
     Audience, AudienceMember, BroadcastProgress, Candidate, Claim, ClaimPolicy, ClaimSpec,
-    ClaimedText, DeliveryUpdate, ImportedConsent, InDoubtText, Invitation, NewBroadcast,
-    OutboxKind, OutboxText, RecipientFact, RecordedSend, SendOutcome, Verdict,
+    ClaimedText, ConsentImport, DeliveryUpdate, ImportedConsent, InDoubtText, Invitation,
+    NewBroadcast, OutboxKind, OutboxText, RecipientFact, RecordedSend, SendOutcome, Verdict,
 };
 pub use requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};

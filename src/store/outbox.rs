@@ -288,6 +288,21 @@ pub struct ImportedConsent {
     pub given_at: Timestamp,
     /// What the consent covers; None: every topic.
     pub topic: Option<String>,
+    /// The keyed hash of the number ([`crate::privacy::Pseudonyms::erased_number`]). A resident
+    /// forgotten while opted out is known only by it, and a list naming them again must not
+    /// subscribe them again.
+    pub erased_hash: String,
+}
+
+/// What an import of consents did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentImport {
+    /// Consents recorded.
+    pub recorded: usize,
+    /// The rows left out (indexes into the rows given): numbers of residents forgotten
+    /// (`civictext contacts forget`) while opted out. Their opt-out stays in force; nothing
+    /// about them is stored.
+    pub forgotten_opt_outs: Vec<usize>,
 }
 
 /// The session a survey invitation opens, from the state queued with it, as if started at
@@ -423,18 +438,35 @@ impl super::Store {
     }
 
     /// Records consents given outside a text (creating contacts not seen before); a number that
-    /// opted out stays opted out.
+    /// opted out stays opted out, and the number of a resident forgotten while opted out (who
+    /// has no contact, only the hash of the number) is left out and stays unknown.
     pub async fn import_consents(
         &self,
         rows: &[ImportedConsent],
         now: Timestamp,
-    ) -> Result<(), super::StoreError> {
+    ) -> Result<ConsentImport, super::StoreError> {
         match self {
             super::Store::Sqlite(s) => {
                 super::sqlite_outbox::import_consents(s.pool(), rows, now).await
             }
             super::Store::Postgres(s) => {
                 super::postgres_outbox::import_consents(s.pool(), rows, now).await
+            }
+        }
+    }
+
+    /// Which of `rows` [`Store::import_consents`] would leave out now (indexes into `rows`):
+    /// numbers of residents forgotten while opted out, not known again since.
+    pub async fn forgotten_opt_outs_among(
+        &self,
+        rows: &[ImportedConsent],
+    ) -> Result<Vec<usize>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::forgotten_opt_outs_among(s.pool(), rows).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::forgotten_opt_outs_among(s.pool(), rows).await
             }
         }
     }

@@ -595,15 +595,53 @@ pub(super) async fn queue_broadcast(
     Ok((id, queued))
 }
 
+/// Whether `r` names a resident forgotten while opted out: the number's hash is kept and no
+/// contact has the number (one who texted again since is a contact, with their own consent).
+async fn forgotten_opt_out(
+    conn: &mut PgConnection,
+    r: &ImportedConsent,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query(
+        "SELECT 1 FROM forgotten_opt_outs
+         WHERE phone_hash = $1 AND NOT EXISTS (SELECT 1 FROM contacts WHERE phone = $2)",
+    )
+    .bind(&r.erased_hash)
+    .bind(&r.phone)
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
+/// See [`super::Store::forgotten_opt_outs_among`].
+pub(super) async fn forgotten_opt_outs_among(
+    pool: &PgPool,
+    rows: &[ImportedConsent],
+) -> Result<Vec<usize>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        if forgotten_opt_out(&mut conn, r).await? {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 /// See [`super::Store::import_consents`].
 pub(super) async fn import_consents(
     pool: &PgPool,
     rows: &[ImportedConsent],
     now: Timestamp,
-) -> Result<(), StoreError> {
+) -> Result<ConsentImport, StoreError> {
     let mut tx = pool.begin().await?;
     let at = ts(now);
-    for r in rows {
+    let mut done = ConsentImport::default();
+    for (i, r) in rows.iter().enumerate() {
+        if forgotten_opt_out(&mut tx, r).await? {
+            done.forgotten_opt_outs.push(i);
+            continue;
+        }
+        done.recorded += 1;
         let contact_id: i64 = sqlx::query_scalar(
             "INSERT INTO contacts (phone, created_at, updated_at) VALUES ($1, $2, $3)
              ON CONFLICT (phone) DO UPDATE SET phone = excluded.phone RETURNING id",
@@ -627,7 +665,7 @@ pub(super) async fn import_consents(
         .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(done)
 }
 
 /// See [`super::Store::broadcast_progress`].

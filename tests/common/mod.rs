@@ -646,6 +646,28 @@ impl TestApp {
     }
 }
 
+/// Records an opt-in for each of `phones`, as an imported signup list with its source does
+/// (keyed for this installation, as `broadcast --csv` keys them).
+pub async fn consenting(store: &civictext::store::Store, phones: &[impl AsRef<str>]) {
+    let pseudonyms = civictext::startup::pseudonyms(&Settings::default(), store)
+        .await
+        .expect("the installation's pseudonym key");
+    let rows: Vec<_> = phones
+        .iter()
+        .map(|p| civictext::store::ImportedConsent {
+            phone: p.as_ref().to_string(),
+            source: "import:fair-signup-sheet".into(),
+            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+            topic: None,
+            erased_hash: pseudonyms.erased_number(p.as_ref()),
+        })
+        .collect();
+    store
+        .import_consents(&rows, jiff::Timestamp::now())
+        .await
+        .expect("consents recorded");
+}
+
 /// A program from the pinned Python tools in `.ci/venv` (made by `.ci/python.sh`). None, after
 /// saying loudly that the calling test did not run, when the venv is missing outside CI; under
 /// CI (`CI=true`) a missing venv fails the test.
