@@ -189,6 +189,104 @@ async fn a_request_filed_by_text_reads_back_with_its_status_after_an_update() {
     assert_eq!(later, json!([]));
 }
 
+/// Where and what a resident reported, which only a reader with the `requests` scope may see.
+const PRIVATE_FIELDS: [&str; 5] = ["address", "description", "lat", "long", "media_url"];
+
+#[tokio::test]
+async fn anonymous_readers_of_the_request_list_get_the_public_record_and_never_the_residents_words()
+{
+    let app = gateway().await;
+    let resident = phone(203);
+    let texted = app.report_pothole(&resident, "1200 S 4th St", "en").await;
+    let writer = app.token("Call centre", "requests:write");
+    let (status, body) = post_form(
+        &app,
+        "/open311/v2/requests.json",
+        &[
+            ("api_key", &writer),
+            ("service_code", "streetlight"),
+            ("lat", "38.2527"),
+            ("long", "-85.7585"),
+            ("address_string", "500 W Jefferson St"),
+            ("description", "Out for a week, call me at 502-555-0199"),
+            ("media_url", "https://example.org/light.jpg"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    close(&app, &texted, "Filled on Tuesday.").await;
+    let private_words = [
+        "1200 S 4th St",
+        "500 W Jefferson St",
+        "Out for a week",
+        "502-555-0199",
+        "light.jpg",
+        "38.2527",
+        "-85.7585",
+        &resident[2..],
+    ];
+
+    // Anonymous, and with a key that may read results but not requests: the public record.
+    let results_reader = app.token("Planning", "results");
+    for key in [None, Some(results_reader.as_str())] {
+        let query = key.map_or(String::new(), |k| format!("?api_key={k}"));
+        let list = get_json(&app, &format!("/open311/v2/requests.json{query}")).await;
+        let list = list.as_array().unwrap();
+        assert_eq!(list.len(), 2, "{list:?}");
+        for r in list {
+            assert!(r["service_request_id"].is_string(), "{r}");
+            assert!(r["service_code"].is_string(), "{r}");
+            assert!(r["requested_datetime"].is_string(), "{r}");
+            for field in PRIVATE_FIELDS {
+                assert_eq!(r[field], Value::Null, "{field} shown to {key:?}: {r}");
+            }
+        }
+        let closed = list
+            .iter()
+            .find(|r| r["service_request_id"] == texted.as_str());
+        assert_eq!(closed.unwrap()["status"], "closed");
+        assert_eq!(closed.unwrap()["status_notes"], "Filled on Tuesday.");
+        for format in ["json", "xml"] {
+            let (status, _, body) =
+                get(&app, &format!("/open311/v2/requests.{format}{query}")).await;
+            assert_eq!(status, StatusCode::OK);
+            for words in private_words {
+                assert!(!body.contains(words), "{words} shown to {key:?}: {body}");
+            }
+        }
+    }
+
+    // A key with the `requests` scope reads everything.
+    let reader = app.token("311 desk", "requests");
+    let list = get_json(&app, &format!("/open311/v2/requests.json?api_key={reader}")).await;
+    let posted = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service_code"] == "streetlight")
+        .unwrap();
+    assert_eq!(posted["address"], "500 W Jefferson St");
+    assert_eq!(
+        posted["description"],
+        "Out for a week, call me at 502-555-0199"
+    );
+    assert_eq!(posted["lat"], 38.2527);
+    assert_eq!(posted["media_url"], "https://example.org/light.jpg");
+    let (_, _, xml) = get(&app, &format!("/open311/v2/requests.xml?api_key={reader}")).await;
+    assert!(xml.contains("<address>1200 S 4th St</address>"), "{xml}");
+
+    // A key that is unknown or revoked gets no public record either: 403.
+    let id: i64 = app
+        .db()
+        .scalar("SELECT id FROM api_tokens WHERE name = 'Planning'", &[])
+        .await;
+    app.civictext(&["tokens", "revoke", &id.to_string()]);
+    for bad in ["ct_nope", results_reader.as_str()] {
+        let (status, _, _) = get(&app, &format!("/open311/v2/requests.json?api_key={bad}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
+
 #[tokio::test]
 async fn another_system_files_a_request_with_an_api_key_and_staff_can_close_it() {
     let app = gateway().await;
