@@ -77,13 +77,39 @@ impl<W: Write> Writer<W> {
         I: IntoIterator<Item = T>,
         T: AsRef<str>,
     {
-        self.inner
-            .write_record(record.into_iter().map(|f| cell(f.as_ref()).into_owned()))
+        for field in record {
+            self.write_field(field.as_ref())?;
+        }
+        self.end_record()
+    }
+
+    /// Writes one field of the current record, made safe (copied only when it needs the quote).
+    pub fn write_field(&mut self, field: &str) -> Result<(), csv::Error> {
+        self.inner.write_field(cell(field).as_bytes())
+    }
+
+    /// Ends the current record (after at least one field).
+    pub fn end_record(&mut self) -> Result<(), csv::Error> {
+        self.inner.write_record(None::<&[u8]>)
+    }
+
+    /// The underlying writer, holding what has been flushed to it so far (the writer buffers
+    /// up to 8 KiB itself).
+    pub fn get_ref(&self) -> &W {
+        self.inner.get_ref()
     }
 
     /// Flushes what is buffered to the underlying writer.
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+
+    /// Flushes everything and returns the underlying writer.
+    pub fn into_inner(self) -> std::io::Result<W> {
+        self.inner.into_inner().map_err(|e| {
+            let kind = e.error().kind();
+            std::io::Error::new(kind, e.error().to_string())
+        })
     }
 }
 

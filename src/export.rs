@@ -2,8 +2,9 @@
 //! JSON): one row per session, fixed columns, then each question's normalised value and raw
 //! text. Residents appear by pseudonym; their number only where it was asked for and allowed.
 
-use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
+use crate::csv_safe::Writer;
 use crate::gateway::FlowSet;
 use crate::privacy::Pseudonyms;
 use crate::store::results::ResponseRow;
@@ -59,47 +60,67 @@ pub fn header(questions: &[String], include_phones: bool) -> Vec<String> {
     header
 }
 
-/// One session as a CSV record matching [`header`].
-pub fn record(
-    row: &ResponseRow,
-    questions: &[String],
-    pseudonyms: &Pseudonyms,
+/// Sessions as the CSV of `civictext export` and the API's `text/csv`: [`header`], then one
+/// record per session, every cell spreadsheet-safe. Made once per download: it writes each
+/// session straight into the CSV, field by field, since an export writes millions of them.
+#[derive(Debug, Clone)]
+pub struct CsvTable {
+    questions: Vec<String>,
+    pseudonyms: Pseudonyms,
     include_phones: bool,
-) -> Vec<String> {
-    let mut out = vec![row.session_id.to_string(), pseudonyms.of(&row.phone)];
-    if include_phones {
-        out.push(row.phone.clone());
-    }
-    out.extend([
-        row.flow_version.clone(),
-        row.language.clone(),
-        row.status.clone(),
-        row.started_at.to_string(),
-        row.updated_at.to_string(),
-        row.ended_at.map(|t| t.to_string()).unwrap_or_default(),
-        row.tracking_code.clone().unwrap_or_default(),
-    ]);
-    let answers: BTreeMap<&str, _> = row
-        .answers
-        .iter()
-        .map(|a| (a.question.as_str(), a))
-        .collect();
-    for q in questions {
-        let a = answers.get(q.as_str());
-        out.push(a.map(|a| a.value.clone()).unwrap_or_default());
-        out.push(a.map(|a| a.raw.clone()).unwrap_or_default());
-    }
-    out.into_iter().map(|c| cell(&c).into_owned()).collect()
 }
 
-/// Writes `record`s as RFC 4180 CSV (CRLF) into a byte buffer.
-pub fn csv_line(fields: &[String]) -> Vec<u8> {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    w.write_record(fields)
-        .expect("writing to memory cannot fail");
-    w.into_inner().expect("writing to memory cannot fail")
+impl CsvTable {
+    /// The table of `questions` (see [`questions`]); residents by pseudonym, and by number too
+    /// when `include_phones`.
+    pub fn new(questions: Vec<String>, pseudonyms: Pseudonyms, include_phones: bool) -> Self {
+        Self {
+            questions,
+            pseudonyms,
+            include_phones,
+        }
+    }
+
+    /// Writes the header record.
+    pub fn write_header<W: std::io::Write>(&self, out: &mut Writer<W>) -> csv::Result<()> {
+        out.write_record(header(&self.questions, self.include_phones))
+    }
+
+    /// Writes `row` as one record matching the header.
+    pub fn write_row<W: std::io::Write>(
+        &self,
+        out: &mut Writer<W>,
+        row: &ResponseRow,
+    ) -> csv::Result<()> {
+        let mut text = String::with_capacity(32);
+        let mut field = |out: &mut Writer<W>, value: &dyn std::fmt::Display| {
+            text.clear();
+            write!(text, "{value}").expect("writing to a String cannot fail");
+            out.write_field(&text)
+        };
+        field(out, &row.session_id)?;
+        out.write_field(&self.pseudonyms.of(&row.phone))?;
+        if self.include_phones {
+            out.write_field(&row.phone)?;
+        }
+        out.write_field(&row.flow_version)?;
+        out.write_field(&row.language)?;
+        out.write_field(&row.status)?;
+        field(out, &row.started_at)?;
+        field(out, &row.updated_at)?;
+        match &row.ended_at {
+            Some(t) => field(out, t)?,
+            None => out.write_field("")?,
+        }
+        out.write_field(row.tracking_code.as_deref().unwrap_or(""))?;
+        for q in &self.questions {
+            // One answer per question and session; were there two, the later one.
+            let a = row.answers.iter().rev().find(|a| &a.question == q);
+            out.write_field(a.map_or("", |a| a.value.as_str()))?;
+            out.write_field(a.map_or("", |a| a.raw.as_str()))?;
+        }
+        out.end_record()
+    }
 }
 
 /// One session as a JSON line of `civictext export --format jsonl`.

@@ -123,26 +123,21 @@ pub fn export(
         let mut rows = store.responses_stream(filter);
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
-        if let Format::Csv = format {
-            out.write_all(&crate::export::csv_line(&crate::export::header(
-                &questions,
-                include_phones,
-            )))?;
-        }
-        while let Some(row) = rows.recv().await {
-            let row = row?;
-            match format {
-                Format::Csv => out.write_all(&crate::export::csv_line(&crate::export::record(
-                    &row,
-                    &questions,
-                    &pseudonyms,
-                    include_phones,
-                )))?,
-                Format::Jsonl => writeln!(
-                    out,
-                    "{}",
-                    crate::export::jsonl(&row, &questions, &pseudonyms, include_phones)
-                )?,
+        match format {
+            Format::Csv => {
+                let table = crate::export::CsvTable::new(questions, pseudonyms, include_phones);
+                let mut csv = crate::csv_safe::Writer::new(&mut out);
+                table.write_header(&mut csv)?;
+                while let Some(row) = rows.recv().await {
+                    table.write_row(&mut csv, &row?)?;
+                }
+                csv.flush()?;
+            }
+            Format::Jsonl => {
+                while let Some(row) = rows.recv().await {
+                    let line = crate::export::jsonl(&row?, &questions, &pseudonyms, include_phones);
+                    writeln!(out, "{line}")?;
+                }
             }
         }
         out.flush()?;

@@ -88,13 +88,18 @@ impl SqliteStore {
                 answers: Vec::new(),
             });
         }
-        if let (Some(first), Some(last)) = (sessions.first(), sessions.last()) {
+        if !sessions.is_empty() {
+            // Exactly this page's sessions (a JSON array of their ids): a range of ids would
+            // also read the answers of every other flow's sessions in between.
+            let ids =
+                serde_json::to_string(&sessions.iter().map(|s| s.session_id).collect::<Vec<_>>())
+                    .expect("ids serialise");
             let answers = sqlx::query(
                 "SELECT session_id, question, raw, value, category, answered_at FROM answers
-                 WHERE session_id BETWEEN ? AND ? ORDER BY session_id, answered_at, id",
+                 WHERE session_id IN (SELECT value FROM json_each(?))
+                 ORDER BY session_id, answered_at, id",
             )
-            .bind(first.session_id)
-            .bind(last.session_id)
+            .bind(ids)
             .fetch_all(self.pool())
             .await?
             .iter()

@@ -1,5 +1,7 @@
 //! `/api/v1/responses`: one row per session, paged as JSON or streamed as CSV.
 
+use std::sync::Arc;
+
 use axum::Extension;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
@@ -13,6 +15,7 @@ use super::auth::Caller;
 use super::cursor;
 use super::problem::Problem;
 use crate::auth::Scope;
+use crate::csv_safe::Writer;
 use crate::http::AppState;
 use crate::privacy::Pseudonyms;
 use crate::store::results::{ResponseRow, ResultsFilter};
@@ -239,42 +242,45 @@ pub async fn list(
 /// export`), streamed page by page with flat memory. Phone numbers only with `pii`.
 pub fn csv_download(state: &AppState, filter: ResultsFilter, flow: &str, pii: bool) -> Response {
     let store = state.gateway.store.clone();
-    let questions = crate::export::questions(&state.gateway.flows(), flow);
-    let pseudonyms = state.pseudonyms.clone();
-    let head = Bytes::from(crate::export::csv_line(&crate::export::header(
-        &questions, pii,
-    )));
+    let table = Arc::new(crate::export::CsvTable::new(
+        crate::export::questions(&state.gateway.flows(), flow),
+        state.pseudonyms.clone(),
+        pii,
+    ));
+    let mut head = Writer::new(Vec::new());
+    let head = table
+        .write_header(&mut head)
+        .map_err(std::io::Error::other)
+        .and_then(|()| head.into_inner())
+        .map(Bytes::from);
     let rows = store.responses_stream(filter);
-    // Batches of rows per chunk: fewer, larger writes; the channel bounds memory.
-    let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(head) }).chain(
-        futures_util::stream::unfold(rows, move |mut rows| {
-            let questions = questions.clone();
-            let pseudonyms = pseudonyms.clone();
+    // Rows already fetched go out together, in chunks of about 16 KiB: fewer, larger writes.
+    // The channel bounds memory.
+    let body = futures_util::stream::once(async move { head }).chain(futures_util::stream::unfold(
+        rows,
+        move |mut rows| {
+            let table = table.clone();
             async move {
                 let first = rows.recv().await?;
-                let mut chunk = Vec::with_capacity(16 * 1024);
+                let mut chunk = Writer::new(Vec::with_capacity(24 * 1024));
                 let mut next = Some(first);
                 while let Some(row) = next.take() {
-                    match row {
-                        Ok(row) => chunk.extend(crate::export::csv_line(&crate::export::record(
-                            &row,
-                            &questions,
-                            &pseudonyms,
-                            pii,
-                        ))),
-                        Err(e) => {
-                            tracing::error!(error = %e, "CSV stream failed");
-                            return Some((Err(std::io::Error::other("the export failed")), rows));
-                        }
+                    let written = match row {
+                        Ok(row) => table.write_row(&mut chunk, &row).map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    if let Err(e) = written {
+                        tracing::error!(error = %e, "CSV stream failed");
+                        return Some((Err(std::io::Error::other("the export failed")), rows));
                     }
-                    if chunk.len() < 16 * 1024 {
+                    if chunk.get_ref().len() < 16 * 1024 {
                         next = rows.try_recv().ok();
                     }
                 }
-                Some((Ok(Bytes::from(chunk)), rows))
+                Some((chunk.into_inner().map(Bytes::from), rows))
             }
-        }),
-    );
+        },
+    ));
     let body = Body::from_stream(body);
     (
         [
