@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use civictext::startup::Application;
-use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use civictext::store::{Audience, NewBroadcast, Store};
 use common::twilio_stub::{Behaviour, TwilioStub};
 use common::*;
 use jiff::Timestamp;
@@ -190,19 +190,7 @@ async fn an_operator_sees_texts_the_gateway_sent_and_twilios_refusals_by_error_c
         .await
         .expect("the gateway's database");
     let phones: Vec<String> = (4201..4204).map(phone).collect();
-    let consents: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:fair-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&consents, Timestamp::now())
-        .await
-        .expect("consents recorded");
+    common::consenting(&store, &phones).await;
     // Twilio refuses one: the resident had replied STOP to the number before (21610).
     stub.set(&phones[2], Behaviour::OptedOut);
     let (id, queued) = store

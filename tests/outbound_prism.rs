@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use civictext::store::{Audience, ImportedConsent, NewBroadcast, Store};
+use civictext::store::{Audience, NewBroadcast, Store};
 use common::prism::Prism;
 use common::{ACCOUNT_SID, TestApp, spawn_app_with};
 use jiff::Timestamp;
@@ -154,19 +154,7 @@ async fn a_broadcast_through_twilios_published_contract_reaches_every_consenting
         .await
         .expect("the gateway's database");
     let phones: Vec<String> = (0..RESIDENTS).map(resident).collect();
-    let consents: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:library-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&consents, Timestamp::now())
-        .await
-        .expect("consents recorded");
+    common::consenting(&store, &phones).await;
     let (id, queued) = store
         .queue_broadcast(&NewBroadcast {
             texts: vec![(
