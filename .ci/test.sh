@@ -49,7 +49,8 @@ cargo test --locked --no-fail-fast --lib --bins --tests
 # The black-box suite again on PostgreSQL: the gateway must behave the same on either database.
 CIVICTEXT_TEST_BACKEND=postgres cargo test --locked --no-fail-fast \
   --test api_results --test api_tokens --test console_accounts --test console_results \
-  --test console_requests --test console_simulator --test console_flows --test console_browser --test privacy --test token_logs \
+  --test console_requests --test console_simulator --test console_flows --test console_invitations \
+  --test console_browser --test privacy --test token_logs \
   --test compliance --test conversations --test export --test hostile_input \
   --test idempotency --test restart_and_reload --test webhook_security --test database_faults \
   --test metrics --test outbound_sending --test broadcast_cli --test quiet_hours \

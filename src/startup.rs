@@ -156,6 +156,9 @@ impl Application {
                     .as_deref()
                     .is_some_and(|u| u.starts_with("https://")),
                 flows_dir: Some(settings.flows.clone()),
+                sending: crate::outbound::sending_configured(settings),
+                quiet_hours: crate::outbound::quiet_hours::parse_setting(&settings.quiet_hours)?,
+                ..Default::default()
             }),
         };
         let listener = TcpListener::bind(settings.bind)

@@ -106,6 +106,33 @@ async fn staff_work_the_console_in_headless_chromium() {
             &[],
         )
         .await;
+    // Residents 1 and 2 signed up for texts at the library: the invitation's audience.
+    let consenting = [phone(1), phone(2)];
+    let store = civictext::store::Store::connect(&app.settings.database_url)
+        .await
+        .unwrap();
+    let consents: Vec<_> = consenting
+        .iter()
+        .map(|p| civictext::store::ImportedConsent {
+            phone: p.clone(),
+            source: "import:library-signup-sheet".into(),
+            given_at: jiff::Timestamp::now(),
+            topic: None,
+        })
+        .collect();
+    store
+        .import_consents(&consents, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    store.close().await;
+    let tomorrow_noon = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::get("America/Kentucky/Louisville").unwrap())
+        .date()
+        .tomorrow()
+        .unwrap()
+        .at(12, 0, 0, 0)
+        .strftime("%Y-%m-%dT%H:%M")
+        .to_string();
     let shots = root.join("target/console-screenshots");
     let who = |email: &str| serde_json::json!({ "email": email, "password": PASSWORD });
     let config = serde_json::json!({
@@ -121,6 +148,7 @@ async fn staff_work_the_console_in_headless_chromium() {
         "shots": shots,
         "editor": who("editor@city.gov"),
         "editing": editing(),
+        "invite": { "recipients": consenting.len(), "at": tomorrow_noon },
     });
     let run = tokio::task::spawn_blocking(move || {
         Command::new("node")
@@ -164,6 +192,11 @@ async fn staff_work_the_console_in_headless_chromium() {
         "flow-diff",
         "flow-editor",
         "flow-editor-error",
+        "invitation-new",
+        "invitation-preview",
+        "invitation-progress",
+        "invitations",
+        "invitation-preview-phone",
     ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),

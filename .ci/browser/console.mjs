@@ -121,6 +121,45 @@ async function flowPages() {
     await audit(page, name);
   }
   await context.close();
+// Invitations: an admin composes a survey invitation, previews it and schedules it; axe-core
+// and a screenshot on each of its pages, and the compose form on a phone-sized screen.
+async function invitationSteps() {
+  const { context, page } = await open();
+  await signIn(page, cfg.admin);
+  await page.goto('/console/invitations');
+  await page.getByRole('link', { name: 'New invitation' }).click();
+  await page.waitForLoadState();
+  await audit(page, 'invitation-new');
+  await page.getByLabel(/A survey invitation/).check();
+  await page.getByLabel('Flow', { exact: true }).selectOption(cfg.flow);
+  await page.getByLabel('At a time').check();
+  await page.getByLabel(/Date and time/).fill(cfg.invite.at);
+  await page.getByRole('button', { name: 'Preview' }).click();
+  await page.waitForLoadState();
+  const recipients = (await page.locator('#preview-recipients').textContent()).trim();
+  check(recipients === String(cfg.invite.recipients),
+    `the preview counts ${recipients} recipients, the database has ${cfg.invite.recipients} consenting`);
+  const queued = await (await context.request.get('/console/invitations')).text();
+  check(!queued.includes('data-broadcast='), 'the preview queued nothing');
+  await audit(page, 'invitation-preview');
+  await page.locator('#confirm').click();
+  await page.waitForLoadState();
+  const state = (await page.locator('#broadcast-state').textContent()).trim();
+  check(state === 'scheduled', `the invitation is scheduled (page says ${state})`);
+  await audit(page, 'invitation-progress');
+  await page.goto('/console/invitations');
+  check(await page.locator('tr[data-broadcast]').count() === 1, 'the list shows the invitation');
+  await audit(page, 'invitations');
+  await context.close();
+
+  const phone = await open({ width: 375, height: 740 });
+  await signIn(phone.page, cfg.admin);
+  await phone.page.goto('/console/invitations/new');
+  await phone.page.getByLabel(/English text/).fill('Pool opens Saturday at 10am.');
+  await phone.page.getByRole('button', { name: 'Preview' }).click();
+  await phone.page.waitForLoadState();
+  await audit(phone.page, 'invitation-preview-phone');
+  await phone.context.close();
 }
 
 try {
@@ -213,6 +252,7 @@ try {
 
   await flowEditor();
   await flowPages();
+  await invitationSteps();
 } catch (e) {
   check(false, `the browser run stopped: ${e.stack || e}`);
 } finally {

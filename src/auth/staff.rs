@@ -15,7 +15,8 @@ use super::hash_token;
 pub enum Role {
     /// Everything, including staff accounts and the audit log.
     Admin,
-    /// Flows: edits, checks and publishes them, reads results and tries flows in the simulator.
+    /// Flows: edits, checks and publishes them, reads results, tries flows in the simulator, and
+    /// invites residents to them.
     Editor,
     /// Results, with residents shown by pseudonym only.
     Analyst,
@@ -40,6 +41,8 @@ pub enum Permission {
     Flows,
     /// Editing flows: checking drafts, running their conversation tests, publishing.
     EditFlows,
+    /// Composing, scheduling and cancelling broadcasts and survey invitations.
+    Broadcasts,
 }
 
 impl Role {
@@ -66,7 +69,7 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Editor => matches!(p, Results | Simulator | Flows | EditFlows),
+            Role::Editor => matches!(p, Results | Simulator | Flows | EditFlows | Broadcasts),
             Role::Analyst => matches!(p, Results | Simulator | Flows),
             Role::Caseworker => matches!(p, Requests | Phones),
         }
@@ -229,6 +232,15 @@ mod tests {
         assert_eq!(phones, [Role::Admin, Role::Caseworker]);
         assert!(!Role::Analyst.may(Permission::ManageStaff));
         assert!(!Role::Caseworker.may(Permission::Results));
+    }
+
+    #[test]
+    fn admins_and_editors_may_text_residents_first() {
+        let broadcasters: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may(Permission::Broadcasts))
+            .collect();
+        assert_eq!(broadcasters, [Role::Admin, Role::Editor]);
     }
 
     #[test]

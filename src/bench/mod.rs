@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod child;
+pub mod console;
 pub mod hello;
 pub mod load;
 pub mod outbox;

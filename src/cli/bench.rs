@@ -99,6 +99,113 @@ pub enum What {
         #[arg(long, default_value_t = 20_000)]
         rows: u64,
     },
+    /// Latency of every staff console page (p50, p95, p99) on a database of many answers,
+    /// through the real router with a signed-in admin, beside the stylesheet and /healthz
+    /// served by the same router in the same run. Target: p99 under 200 ms per page.
+    Console {
+        /// Database behind the gateway (`all`: each in turn).
+        #[arg(long, value_enum, default_value = "sqlite")]
+        backend: Backend,
+        /// Answers in the database (7 per completed youth-survey conversation).
+        #[arg(long, default_value_t = 1_000_000)]
+        answers: u64,
+        /// Service requests filed (half of them closed).
+        #[arg(long, default_value_t = 5_000)]
+        requests: u64,
+        /// Residents with a recorded opt-in; three broadcasts go to all of them.
+        #[arg(long, default_value_t = 20_000)]
+        consenting: u64,
+        /// Requests per page measured.
+        #[arg(long, default_value_t = 200)]
+        samples: usize,
+        /// The flows directory holding youth-survey.yaml.
+        #[arg(long, default_value = "conversation-flows")]
+        flows: PathBuf,
+    },
+}
+
+/// Runs `civictext bench console`.
+fn console(
+    backend: Backend,
+    size: crate::bench::console::Size,
+    samples: usize,
+    flows: &Path,
+) -> anyhow::Result<ExitCode> {
+    if size.answers == 0 || size.answers > 50_000_000 {
+        bail!("--answers must be between 1 and 50000000");
+    }
+    if size.consenting > size.answers.div_ceil(7) {
+        bail!("--consenting can be at most the number of conversations (answers / 7)");
+    }
+    if samples < 100 {
+        bail!("--samples must be at least 100, for a 99th percentile");
+    }
+    if !flows.join("youth-survey.yaml").exists() {
+        bail!(
+            "{} has no youth-survey.yaml: run from the repository root or pass --flows",
+            flows.display()
+        );
+    }
+    let backends = match backend {
+        Backend::Sqlite => vec!["sqlite"],
+        Backend::Postgres => vec!["postgres"],
+        Backend::All => vec!["sqlite", "postgres"],
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let dir = scratch_dir()?;
+    let result = runtime.block_on(async {
+        let mut out = std::io::stdout().lock();
+        for backend in backends {
+            let db = ScratchDb::create(backend, &dir, "console").await?;
+            let measured = crate::bench::console::measure(&db.url, flows, size, samples).await;
+            db.drop().await;
+            let pages = measured?;
+            writeln!(
+                out,
+                "console pages on {backend}, {} answers, {} requests, {} consenting residents; \
+                 {samples} requests per page, one at a time",
+                size.answers, size.requests, size.consenting
+            )?;
+            writeln!(
+                out,
+                "  {:<42} {:>9} {:>9} {:>9} {:>9} {:>8}",
+                "page", "p50 ms", "p95 ms", "p99 ms", "max ms", "bytes"
+            )?;
+            for p in &pages {
+                writeln!(
+                    out,
+                    "  {:<42} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>8}{}",
+                    p.name,
+                    p.p50_ms,
+                    p.p95_ms,
+                    p.p99_ms,
+                    p.max_ms,
+                    p.bytes,
+                    if !p.baseline && p.p99_ms >= 200.0 {
+                        "  OVER 200 ms"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({
+                    "backend": backend,
+                    "answers": size.answers,
+                    "requests": size.requests,
+                    "consenting": size.consenting,
+                    "samples": samples,
+                    "pages": pages,
+                })
+            )?;
+        }
+        anyhow::Ok(())
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `civictext bench outbox`.
@@ -156,8 +263,24 @@ struct Measured {
 
 /// Runs the benchmark; the last line(s) on stdout are the JSON results.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(What::Outbox { backend, rows }) = args.what {
-        return outbox(backend, rows);
+    match args.what {
+        Some(What::Outbox { backend, rows }) => return outbox(backend, rows),
+        Some(What::Console {
+            backend,
+            answers,
+            requests,
+            consenting,
+            samples,
+            flows,
+        }) => {
+            let size = crate::bench::console::Size {
+                answers,
+                requests,
+                consenting,
+            };
+            return console(backend, size, samples, &flows);
+        }
+        None => {}
     }
     if args.residents == 0 || args.residents > MAX_RESIDENTS {
         bail!("--residents must be between 1 and {MAX_RESIDENTS}");

@@ -1,7 +1,6 @@
 //! `civictext broadcast`: queue a text or a survey invitation for consenting residents (the
 //! running gateway sends it), see how far it has got, or cancel what has not gone.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,9 +13,8 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::config::{Overrides, Settings};
-use crate::flow::engine::{self, Status};
-use crate::flow::render::MAX_MESSAGE_CHARS;
 use crate::gateway::reload::Loader;
+use crate::outbound::compose;
 use crate::privacy::Pseudonyms;
 use crate::sms::segments::{self, Encoding};
 use crate::store::{
@@ -91,7 +89,7 @@ pub struct SendArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// The price of one SMS segment, for the estimate (USD; Twilio's US list price).
-    #[arg(long, default_value = "0.0083")]
+    #[arg(long, default_value_t = compose::DEFAULT_PRICE_PER_SEGMENT)]
     pub price_per_segment: f64,
     #[command(flatten)]
     pub settings: Overrides,
@@ -172,40 +170,9 @@ fn gateway_zone(settings: &Settings) -> anyhow::Result<TimeZone> {
     })
 }
 
-/// A time as RFC 3339, or as a civil date and time in `zone`.
+/// A time as RFC 3339, or as a date and time in `zone`.
 fn parse_time(s: &str, zone: &TimeZone) -> anyhow::Result<Timestamp> {
-    let s = s.trim();
-    if let Ok(t) = s.parse::<Timestamp>() {
-        return Ok(t);
-    }
-    let civil: jiff::civil::DateTime = s
-        .parse()
-        .or_else(|_| s.parse::<jiff::civil::Date>().map(|d| d.at(0, 0, 0, 0)))
-        .with_context(|| {
-            format!("{s:?} is not a time: write 2026-12-05T09:00:00-05:00 or 2026-12-05 09:00")
-        })?;
-    Ok(civil.to_zoned(zone.clone())?.timestamp())
-}
-
-/// A broadcast text's problems, as `flows check` would report them for flow text.
-fn check_text(lang: &str, text: &str) -> anyhow::Result<()> {
-    let n = text.chars().count();
-    if text.trim().is_empty() {
-        bail!("the `{lang}` text is empty");
-    }
-    if n > MAX_MESSAGE_CHARS {
-        bail!(
-            "the `{lang}` text is {n} characters; one SMS conversation message can be at most \
-             {MAX_MESSAGE_CHARS}: shorten it"
-        );
-    }
-    if text.contains("{{") {
-        bail!(
-            "the `{lang}` text has a `{{{{…}}}}` placeholder: broadcast texts are sent as written, \
-             so write the words out"
-        );
-    }
-    Ok(())
+    Ok(compose::parse_time(s, zone)?)
 }
 
 /// One line saying what a text costs, and why it is UCS-2 when it is.
@@ -335,45 +302,7 @@ async fn invitation(
         ),
         None => from_directory(store, settings, flow_id).await?,
     };
-    let now = Timestamp::now();
-    let contact = BTreeMap::new();
-    let ctx = engine::Context {
-        now,
-        today: now.to_zoned(zone.clone()).date(),
-        contact: &contact,
-        entropy: rand::random(),
-    };
-    let first = flow.default_language().to_string();
-    let mut languages = vec![first.clone()];
-    languages.extend(flow.languages.iter().filter(|l| **l != first).cloned());
-    let mut texts = Vec::new();
-    let mut sessions = Vec::new();
-    for lang in languages {
-        let outcome = engine::start(&flow, Some(&lang), &ctx);
-        if outcome.status != Status::Waiting {
-            bail!("flow `{flow_id}` asks no question before it ends: send its text with --text");
-        }
-        if outcome
-            .effects
-            .iter()
-            .any(|e| !matches!(e, engine::Effect::Send { .. }))
-        {
-            bail!(
-                "flow `{flow_id}` records answers or files a request before its first question; \
-                 an invitation can only start a flow that begins by asking"
-            );
-        }
-        let text = outcome.texts().collect::<Vec<_>>().join("\n\n");
-        texts.push((lang.clone(), text));
-        sessions.push((lang, outcome.session));
-    }
-    Ok((
-        texts,
-        Invitation {
-            flow_id: flow_id.to_string(),
-            sessions,
-        },
-    ))
+    Ok(compose::invitation(&flow, Timestamp::now(), zone)?)
 }
 
 /// Flow `flow_id` as the flows directory holds it, recorded so any replica can continue it.
@@ -442,7 +371,7 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
         _ => bail!("say what to send: --text TEXT (with --text-es TEXT …) or --flow ID"),
     };
     for (lang, text) in &texts {
-        check_text(lang, text)?;
+        compose::check_text(lang, text)?;
     }
 
     let consents = match &a.csv {
@@ -492,6 +421,10 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
             "Send at: {}",
             send_at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z")
         )?;
+        let quiet = crate::outbound::quiet_hours::parse_setting(&settings.quiet_hours)?;
+        if let Some(f) = compose::quiet_forecast(quiet, send_at, &members, &zone) {
+            writeln!(out, "{}", quiet_line(&f, &zone))?;
+        }
         if let Some(rows) = &consents {
             let forgotten = store.forgotten_opt_outs_among(rows).await?;
             let known: std::collections::HashSet<&str> =
@@ -566,47 +499,50 @@ fn print_costs(
     members: &[AudienceMember],
     price: f64,
 ) -> std::io::Result<()> {
-    let mut per_lang: BTreeMap<&str, u64> = BTreeMap::new();
-    for m in members {
-        // The text a resident gets: theirs if there is one, else the first.
-        let lang = texts
-            .iter()
-            .find(|(l, _)| Some(l.as_str()) == m.language.as_deref())
-            .unwrap_or(&texts[0])
-            .0
-            .as_str();
-        *per_lang.entry(lang).or_default() += 1;
-    }
+    let e = compose::estimate(texts, members, price);
     writeln!(out, "Cost:")?;
     writeln!(
         out,
         "  {:<5} {:<6} {:>5} {:>8} {:>10} {:>9} {:>10}",
         "lang", "enc", "chars", "segments", "recipients", "total", "est. cost"
     )?;
-    let mut total_segments = 0u64;
-    for (lang, text) in texts {
-        let c = segments::count(text);
-        let n = per_lang.get(lang.as_str()).copied().unwrap_or(0);
-        let segs = n * u64::from(c.segments);
-        total_segments += segs;
+    for (l, (lang, text)) in e.languages.iter().zip(texts) {
         writeln!(
             out,
-            "  {lang:<5} {:<6} {:>5} {:>8} {n:>10} {segs:>9} {:>10}",
-            c.encoding.as_str(),
-            c.characters,
-            c.segments,
-            format!("${:.2}", segs as f64 * price)
+            "  {lang:<5} {:<6} {:>5} {:>8} {:>10} {:>9} {:>10}",
+            l.encoding.as_str(),
+            l.characters,
+            l.segments,
+            l.recipients,
+            l.total_segments,
+            format!("${:.2}", l.cost)
         )?;
-        if c.encoding == Encoding::Ucs2 {
+        if l.encoding == Encoding::Ucs2 {
             writeln!(out, "{}", describe(lang, text))?;
         }
     }
     writeln!(
         out,
-        "  total: {} recipient(s), {total_segments} segment(s), about ${:.2} at ${price} a segment",
-        members.len(),
-        total_segments as f64 * price
+        "  total: {} recipient(s), {} segment(s), about ${:.2} at ${price} a segment",
+        e.recipients, e.total_segments, e.cost
     )
+}
+
+/// What quiet hours will do to the broadcast, in one line.
+fn quiet_line(f: &compose::QuietForecast, zone: &TimeZone) -> String {
+    match f.until {
+        Some(until) => format!(
+            "Quiet hours {}: {} recipient(s) are in their quiet window at that time; their texts \
+             wait until the window ends in their time zone (the last at {})",
+            f.window,
+            f.held,
+            until.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z")
+        ),
+        None => format!(
+            "Quiet hours {}: no recipient is in their quiet window at that time",
+            f.window
+        ),
+    }
 }
 
 /// Who queued it, for the record.

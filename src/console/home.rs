@@ -30,6 +30,8 @@ struct Dashboard {
     show_results: bool,
     show_requests: bool,
     open_requests: i64,
+    /// When the counts shown were taken, if they are a snapshot.
+    counted_at: Option<String>,
 }
 
 /// A completion rate as people read it: `60%`, `—` when nobody started.
@@ -48,12 +50,16 @@ pub async fn dashboard(
 ) -> Result<Response, ConsoleError> {
     let store = &state.gateway.store;
     let mut flows = Vec::new();
+    let mut counted_at = None;
     if staff.may(Permission::Results) {
         let set = state.gateway.flows();
         for f in set.catalog().flows() {
             let order = crate::export::questions(&set, &f.id);
-            let counts = store.summary_counts(&f.id).await?;
-            let s = summarize(&f.id, &order, &counts);
+            let counts = state.console.summary_counts(store, &f.id).await?;
+            if let Some(at) = counts.snapshot_of {
+                counted_at = Some(counted_at.map_or(at, |c: jiff::Timestamp| c.min(at)));
+            }
+            let s = summarize(&f.id, &order, &counts.value);
             flows.push(FlowLine {
                 id: f.id.clone(),
                 title: f.title.clone(),
@@ -72,15 +78,7 @@ pub async fn dashboard(
     }
     let mut open_requests = 0;
     if staff.may(Permission::Requests) {
-        let filter = crate::store::results::RequestFilter {
-            status: Some("open".into()),
-            ..Default::default()
-        };
-        open_requests = store
-            .requests_page(&filter, None, 1000)
-            .await?
-            .map(|p| p.rows.len() as i64)
-            .unwrap_or(0);
+        open_requests = store.count_requests("open").await?;
     }
     page(&Dashboard {
         layout: Layout::new(&staff, "Dashboard", "home"),
@@ -88,5 +86,6 @@ pub async fn dashboard(
         show_results: staff.may(Permission::Results),
         show_requests: staff.may(Permission::Requests),
         open_requests,
+        counted_at: counted_at.map(|t| crate::console::snapshots::describe(t)),
     })
 }

@@ -12,10 +12,12 @@ pub mod charts;
 pub mod editor;
 pub mod flows;
 pub mod home;
+pub mod invitations;
 pub mod requests;
 pub mod results;
 pub mod session;
 pub mod simulator;
+pub mod snapshots;
 
 use askama::Template;
 use axum::Router;
@@ -36,6 +38,30 @@ pub struct ConsoleSettings {
     pub secure_cookies: bool,
     /// The flows directory, where the flows' conversation tests are kept.
     pub flows_dir: Option<std::path::PathBuf>,
+    /// Twilio credentials and a sender are configured, so queued texts go out.
+    pub sending: bool,
+    /// The quiet hours the outbox keeps (None: off).
+    pub quiet_hours: Option<crate::outbound::quiet_hours::QuietHours>,
+    /// Snapshots of slow result counts: per flow.
+    pub summaries: snapshots::Snapshots<String, crate::store::results::SummaryCounts>,
+    /// Snapshots of slow chart data: per flow, with or without phone and email answers.
+    pub insights: snapshots::Snapshots<(String, bool), crate::store::insights::FlowInsights>,
+}
+
+impl ConsoleSettings {
+    /// The session and answer counts of `flow`, live or from a snapshot when counting is slow.
+    pub async fn summary_counts(
+        &self,
+        store: &crate::store::Store,
+        flow: &str,
+    ) -> Result<snapshots::Counted<crate::store::results::SummaryCounts>, StoreError> {
+        let (store, id) = (store.clone(), flow.to_string());
+        self.summaries
+            .get(flow.to_string(), move || async move {
+                store.summary_counts(&id).await
+            })
+            .await
+    }
 }
 
 /// The page frame: title, who is signed in, and which sections they may open.
@@ -52,6 +78,7 @@ pub struct Layout {
     pub simulator: bool,
     /// Flow versions, source and diffs (and the editor, for those who may edit).
     pub flows: bool,
+    pub invitations: bool,
     pub admin: bool,
     /// Which section the page belongs to, for `aria-current` in the navigation.
     pub section: &'static str,
@@ -69,6 +96,7 @@ impl Layout {
             requests: staff.may(Permission::Requests),
             simulator: staff.may(Permission::Simulator),
             flows: staff.may(Permission::Flows),
+            invitations: staff.may(Permission::Broadcasts),
             admin: staff.may(Permission::ManageStaff),
             section,
         }
@@ -264,6 +292,17 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route(
             "/console/simulator",
             get(simulator::page_get).post(simulator::turn),
+        )
+        .route(
+            "/console/invitations",
+            get(invitations::list).post(invitations::confirm),
+        )
+        .route("/console/invitations/new", get(invitations::compose_page))
+        .route("/console/invitations/preview", post(invitations::preview))
+        .route("/console/invitations/{id}", get(invitations::progress))
+        .route(
+            "/console/invitations/{id}/cancel",
+            post(invitations::cancel),
         )
         .route("/console/static/console.css", get(css))
         .route("/console/static/editor.js", get(editor_js))

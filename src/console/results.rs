@@ -59,6 +59,8 @@ struct FlowPage {
     over_time: Chart,
     languages: Chart,
     keywords: Chart,
+    /// When the counts shown were taken, if they are a snapshot.
+    counted_at: Option<String>,
 }
 
 enum Shown {
@@ -136,8 +138,8 @@ pub async fn flow_page(
     let title = format!("{} — results", current.title);
     let store = &state.gateway.store;
     let order = crate::export::questions(&state.gateway.flows(), &flow);
-    let counts = store.summary_counts(&flow).await?;
-    let summary = summarize(&flow, &order, &counts);
+    let counts = state.console.summary_counts(store, &flow).await?;
+    let summary = summarize(&flow, &order, &counts.value);
     let kind_of = |q: &str| find_kind(&versions, q).map(shown);
     let numbers: Vec<String> = order
         .iter()
@@ -154,7 +156,24 @@ pub async fn flow_page(
         })
         .cloned()
         .collect();
-    let insights = store.flow_insights(&flow, &numbers, &texts).await?;
+    let insights = {
+        let (store, id) = (store.clone(), flow.clone());
+        let (numbers, texts) = (numbers.clone(), texts.clone());
+        state
+            .console
+            .insights
+            .get((flow.clone(), phones), move || async move {
+                store.flow_insights(&id, &numbers, &texts).await
+            })
+            .await?
+    };
+    let counted_at = counts
+        .snapshot_of
+        .into_iter()
+        .chain(insights.snapshot_of)
+        .min()
+        .map(super::snapshots::describe);
+    let insights = insights.value;
 
     let cards = vec![
         ("Started", summary.started.to_string(), "started"),
@@ -263,6 +282,7 @@ pub async fn flow_page(
         },
         languages: Chart::bars("Conversations per language", languages),
         keywords: Chart::bars("Conversations per keyword", keywords),
+        counted_at,
     })
 }
 

@@ -218,6 +218,7 @@ pub mod gates {
     gate!(Requests, Requests, "The service-request queue.");
     gate!(Flows, Flows, "Flow versions, their source and diffs.");
     gate!(EditFlows, EditFlows, "Editing and publishing flows.");
+    gate!(Broadcasts, Broadcasts, "Broadcasts and survey invitations.");
     gate!(
         ManageStaff,
         ManageStaff,

@@ -2,6 +2,7 @@
 //! (consent, quiet hours, pacing, retries), each in its own file and tested with an injected
 //! clock.
 
+pub mod compose;
 pub mod consent;
 pub mod pacing;
 pub mod quiet_hours;
@@ -33,6 +34,15 @@ impl OutboundHandle {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+}
+
+/// Whether the settings allow sending: an account SID, an auth token, and a number or a
+/// Messaging Service to send from. Without them the outbox worker does not run and texts the
+/// gateway starts stay queued.
+pub fn sending_configured(settings: &Settings) -> bool {
+    settings.twilio_account_sid.is_some()
+        && settings.twilio_auth_token.is_some()
+        && (settings.twilio_from.is_some() || settings.twilio_messaging_service_sid.is_some())
 }
 
 /// Starts the outbox worker if the settings allow sending (account SID, auth token, and a

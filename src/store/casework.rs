@@ -35,4 +35,23 @@ impl Store {
             Store::Postgres(s) => super::postgres_casework::conversation(s.pool(), code).await,
         }
     }
+
+    /// How many service requests have status `status` (counted on the status index, so a
+    /// large queue is counted as fast as a small one).
+    pub async fn count_requests(&self, status: &str) -> Result<i64, StoreError> {
+        match self {
+            Store::Sqlite(s) => Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM service_requests WHERE status = ?",
+            )
+            .bind(status)
+            .fetch_one(s.pool())
+            .await?),
+            Store::Postgres(s) => Ok(sqlx::query_scalar(
+                "SELECT COUNT(*) FROM service_requests WHERE status = $1",
+            )
+            .bind(status)
+            .fetch_one(s.pool())
+            .await?),
+        }
+    }
 }

@@ -277,6 +277,26 @@ pub struct AudienceMember {
     pub contact_id: i64,
     pub phone: String,
     pub language: Option<String>,
+    /// The contact's own IANA time zone, if stored (for the quiet-hours forecast).
+    pub time_zone: Option<String>,
+}
+
+/// A broadcast as staff see it in a list: what, to whom, by whom, when, and how far it got.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcastSummary {
+    pub id: i64,
+    /// Text per language code (for an invitation, the flow's opening per language).
+    pub texts: Vec<(String, String)>,
+    /// The flow a survey invitation opens.
+    pub flow_id: Option<String>,
+    /// How the audience was chosen, as recorded.
+    pub audience: String,
+    pub topic: Option<String>,
+    pub send_at: Timestamp,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub cancelled_at: Option<Timestamp>,
+    pub progress: BroadcastProgress,
 }
 
 /// A consent given outside a text (an imported list): who, where, when.
@@ -480,6 +500,36 @@ impl super::Store {
             super::Store::Sqlite(s) => super::sqlite_outbox::progress(s.pool(), id).await,
             super::Store::Postgres(s) => super::postgres_outbox::progress(s.pool(), id).await,
         }
+    }
+
+    /// The latest `limit` broadcasts with their progress, newest first; with `before`, those
+    /// older than broadcast `before` (the next page).
+    pub async fn broadcasts(
+        &self,
+        limit: u32,
+        before: Option<i64>,
+    ) -> Result<Vec<BroadcastSummary>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::broadcasts(s.pool(), limit, before, None).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::broadcasts(s.pool(), limit, before, None).await
+            }
+        }
+    }
+
+    /// Broadcast `id` with its progress; None if there is no such broadcast.
+    pub async fn broadcast(&self, id: i64) -> Result<Option<BroadcastSummary>, super::StoreError> {
+        let found = match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::broadcasts(s.pool(), 1, None, Some(id)).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::broadcasts(s.pool(), 1, None, Some(id)).await
+            }
+        }?;
+        Ok(found.into_iter().next())
     }
 
     /// The ids of the latest `limit` broadcasts, newest first.

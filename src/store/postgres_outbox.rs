@@ -475,7 +475,7 @@ pub(super) async fn requeue(pool: &PgPool, id: i64, now: Timestamp) -> Result<()
 /// `$1`) and by a consent topic (the next parameter) when `topic`.
 fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
     let mut sql = format!(
-        "SELECT c.id, c.phone, c.language FROM contacts c
+        "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
          WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
     );
     let topic_param = match audience {
@@ -529,6 +529,7 @@ async fn members(
             contact_id: r.get("id"),
             phone: r.get("phone"),
             language: r.get("language"),
+            time_zone: r.get("time_zone"),
         })
         .collect())
 }
@@ -795,4 +796,66 @@ pub(super) async fn record_delivery(
     }
     tx.commit().await?;
     Ok(Some(true))
+}
+
+/// See [`super::Store::broadcasts`] and [`super::Store::broadcast`] (`only`: that one).
+pub(super) async fn broadcasts(
+    pool: &PgPool,
+    limit: u32,
+    before: Option<i64>,
+    only: Option<i64>,
+) -> Result<Vec<BroadcastSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, texts::text AS texts, flow_id, audience, topic, send_at, status, recipients,
+                created_by, created_at, cancelled_at
+         FROM broadcasts
+         WHERE ($1::bigint IS NULL OR id < $1) AND ($2::bigint IS NULL OR id = $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(before)
+    .bind(only)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<BroadcastSummary> = rows
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get("id");
+            BroadcastSummary {
+                id,
+                texts: super::sqlite_outbox::texts_of(r.get("texts")),
+                flow_id: r.get("flow_id"),
+                audience: r.get("audience"),
+                topic: r.get("topic"),
+                send_at: r.get::<Ts, _>("send_at").0,
+                created_by: r.get("created_by"),
+                created_at: r.get::<Ts, _>("created_at").0,
+                cancelled_at: r.get::<Option<Ts>, _>("cancelled_at").map(|t| t.0),
+                progress: BroadcastProgress {
+                    id,
+                    status: r.get("status"),
+                    recipients: i64::from(r.get::<i32, _>("recipients")),
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    if let (Some(first), Some(last)) = (out.first(), out.last()) {
+        // The listed broadcasts are one id range; the (broadcast_id, state) index covers it.
+        let counts = sqlx::query(
+            "SELECT broadcast_id, state, COUNT(*) AS n FROM outbox
+             WHERE broadcast_id BETWEEN $1 AND $2 GROUP BY broadcast_id, state",
+        )
+        .bind(last.id)
+        .bind(first.id)
+        .fetch_all(pool)
+        .await?;
+        for c in counts {
+            let id: i64 = c.get("broadcast_id");
+            if let Some(b) = out.iter_mut().find(|b| b.id == id) {
+                tally(&mut b.progress, c.get::<&str, _>("state"), c.get("n"));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -464,7 +464,7 @@ pub(super) async fn requeue(pool: &SqlitePool, id: i64, now: Timestamp) -> Resul
 /// the first parameter) and by a consent topic (the last parameter) when `topic`.
 fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
     let mut sql = format!(
-        "SELECT c.id, c.phone, c.language FROM contacts c
+        "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
          WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
     );
     match audience {
@@ -533,6 +533,7 @@ async fn members(
             contact_id: r.get("id"),
             phone: r.get("phone"),
             language: r.get("language"),
+            time_zone: r.get("time_zone"),
         })
         .collect())
 }
@@ -833,4 +834,78 @@ pub(super) async fn record_delivery(
     }
     tx.commit().await?;
     Ok(Some(true))
+}
+
+/// Texts per language from their stored JSON object.
+pub(super) fn texts_of(json: &str) -> Vec<(String, String)> {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(json)
+        .map(|m| {
+            m.into_iter()
+                .map(|(l, t)| (l, t.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// See [`super::Store::broadcasts`] and [`super::Store::broadcast`] (`only`: that one).
+pub(super) async fn broadcasts(
+    pool: &SqlitePool,
+    limit: u32,
+    before: Option<i64>,
+    only: Option<i64>,
+) -> Result<Vec<BroadcastSummary>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, texts, flow_id, audience, topic, send_at, status, recipients, created_by,
+                created_at, cancelled_at
+         FROM broadcasts
+         WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR id = ?2)
+         ORDER BY id DESC LIMIT ?3",
+    )
+    .bind(before)
+    .bind(only)
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id: i64 = r.get("id");
+        let time = |c: &str| -> Result<Timestamp, StoreError> {
+            parse_ts(r.get(c))?.ok_or_else(|| StoreError::Corrupt(format!("broadcast {id}: {c}")))
+        };
+        out.push(BroadcastSummary {
+            id,
+            texts: texts_of(r.get("texts")),
+            flow_id: r.get("flow_id"),
+            audience: r.get("audience"),
+            topic: r.get("topic"),
+            send_at: time("send_at")?,
+            created_by: r.get("created_by"),
+            created_at: time("created_at")?,
+            cancelled_at: parse_ts(r.get("cancelled_at"))?,
+            progress: BroadcastProgress {
+                id,
+                status: r.get("status"),
+                recipients: r.get("recipients"),
+                ..Default::default()
+            },
+        });
+    }
+    if let (Some(first), Some(last)) = (out.first(), out.last()) {
+        // The listed broadcasts are one id range; the (broadcast_id, state) index covers it.
+        let counts = sqlx::query(
+            "SELECT broadcast_id, state, COUNT(*) AS n FROM outbox
+             WHERE broadcast_id BETWEEN ? AND ? GROUP BY broadcast_id, state",
+        )
+        .bind(last.id)
+        .bind(first.id)
+        .fetch_all(pool)
+        .await?;
+        for c in counts {
+            let id: i64 = c.get("broadcast_id");
+            if let Some(b) = out.iter_mut().find(|b| b.id == id) {
+                tally(&mut b.progress, c.get::<&str, _>("state"), c.get("n"));
+            }
+        }
+    }
+    Ok(out)
 }
