@@ -290,7 +290,7 @@ mod tests {
         assert_eq!(e.languages[0].recipients, 2);
         assert_eq!(e.languages[1].recipients, 1);
         assert_eq!(e.languages[1].encoding, Encoding::Ucs2);
-        assert_eq!(e.languages[1].ucs2_because, vec!['“', '”']);
+        assert_eq!(e.languages[1].ucs2_because, vec!['ó', '“', '”']);
         assert_eq!(e.total_segments, 3);
         assert!((e.cost - 0.03).abs() < 1e-9);
     }
