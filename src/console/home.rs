@@ -86,6 +86,6 @@ pub async fn dashboard(
         show_results: staff.may(Permission::Results),
         show_requests: staff.may(Permission::Requests),
         open_requests,
-        counted_at: counted_at.map(|t| crate::console::snapshots::describe(t)),
+        counted_at: counted_at.map(crate::console::snapshots::describe),
     })
 }
