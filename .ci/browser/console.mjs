@@ -121,6 +121,8 @@ async function flowPages() {
     await audit(page, name);
   }
   await context.close();
+}
+
 // Invitations: an admin composes a survey invitation, previews it and schedules it; axe-core
 // and a screenshot on each of its pages, and the compose form on a phone-sized screen.
 async function invitationSteps() {
