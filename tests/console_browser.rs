@@ -111,19 +111,7 @@ async fn staff_work_the_console_in_headless_chromium() {
     let store = civictext::store::Store::connect(&app.settings.database_url)
         .await
         .unwrap();
-    let consents: Vec<_> = consenting
-        .iter()
-        .map(|p| civictext::store::ImportedConsent {
-            phone: p.clone(),
-            source: "import:library-signup-sheet".into(),
-            given_at: jiff::Timestamp::now(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&consents, jiff::Timestamp::now())
-        .await
-        .unwrap();
+    common::consenting(&store, &consenting).await;
     store.close().await;
     let tomorrow_noon = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("America/Kentucky/Louisville").unwrap())

@@ -8,8 +8,8 @@ mod common;
 use std::time::Duration;
 
 use civictext::config::Settings;
-use civictext::store::{ImportedConsent, Store};
-use common::console::{Browser, civictext, csrf, signed_in};
+use civictext::store::Store;
+use common::console::{Browser, csrf, signed_in};
 use common::twilio_stub::TwilioStub;
 use common::{TestApp, shipped_flows, spawn_app_on, spawn_app_with};
 use jiff::Timestamp;
@@ -27,19 +27,7 @@ async fn consenting(app: &TestApp, phones: &[String]) {
     let store = Store::connect(&app.settings.database_url)
         .await
         .expect("the gateway's database");
-    let rows: Vec<_> = phones
-        .iter()
-        .map(|p| ImportedConsent {
-            phone: p.clone(),
-            source: "import:library-signup-sheet".into(),
-            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
-            topic: None,
-        })
-        .collect();
-    store
-        .import_consents(&rows, Timestamp::now())
-        .await
-        .expect("consents recorded");
+    common::consenting(&store, phones).await;
     store.close().await;
 }
 
@@ -252,7 +240,7 @@ async fn confirming_queues_the_broadcast_for_the_chosen_audience_and_it_shows_in
         1
     );
 
-    let status = civictext(&app, &["broadcast", "status", &id.to_string()]);
+    let status = app.civictext(&["broadcast", "status", &id.to_string()]);
     assert!(
         status.starts_with(&format!("broadcast {id}: queued — 0/1 done")),
         "{status}"

@@ -96,12 +96,17 @@ pub async fn fill(store: &Store, size: Size) -> anyhow::Result<(String, i64)> {
         code = c;
     }
     // The prefill's contacts are +1800 numbers from 1 upwards.
+    let pseudonyms = crate::privacy::Pseudonyms::new("bench-key");
     let consents: Vec<ImportedConsent> = (1..=size.consenting)
-        .map(|n| ImportedConsent {
-            phone: format!("+1800{n:07}"),
-            source: "import:bench".into(),
-            given_at: now,
-            topic: None,
+        .map(|n| {
+            let phone = format!("+1800{n:07}");
+            ImportedConsent {
+                erased_hash: pseudonyms.erased_number(&phone),
+                phone,
+                source: "import:bench".into(),
+                given_at: now,
+                topic: None,
+            }
         })
         .collect();
     if !consents.is_empty() {
