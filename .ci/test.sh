@@ -26,6 +26,9 @@ fi
 
 echo "== test tools"
 bash .ci/rust-tools.sh
+# Every locked crate, for every platform: tests/rust_version.rs reads their manifests offline, and
+# a Linux build alone never downloads the Windows-only ones.
+cargo fetch --locked
 # Prism serves Twilio's OpenAPI contract locally for the REST sender's tests.
 if [[ ! -x .ci/prism/node_modules/.bin/prism ]]; then
   npm ci --prefix .ci/prism --no-audit --no-fund
