@@ -2,6 +2,8 @@
 //! `FOR UPDATE SKIP LOCKED` (so two replicas never take the same row and never wait for each
 //! other's), then the sender's pacing row, so slots are handed out one claim at a time.
 
+use std::collections::{HashMap, HashSet};
+
 use jiff::Timestamp;
 use sqlx::{PgConnection, PgPool, Row};
 
@@ -199,17 +201,179 @@ pub(super) async fn claim(
 }
 
 /// See [`super::Store::record_sends`]: every outcome in one transaction.
+///
+/// Texts Twilio accepted that open no invitation (nearly all of a broadcast) are recorded
+/// together in three statements, whatever their number: a round trip per text made the
+/// recorder, not Twilio, the limit of a short code. The rest (failures, retries, invitations,
+/// a sid already known) go one at a time.
 pub(super) async fn record(
     pool: &PgPool,
     from: &str,
     sends: &[RecordedSend],
 ) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    let ids: Vec<i64> = sends.iter().map(|s| s.id).collect();
+    let pending: HashMap<i64, PlainRow> = sqlx::query(
+        "SELECT id, contact_id, session_id, to_addr, body, kind
+         FROM outbox
+         WHERE id = ANY($1) AND state IN ('sending', 'in_doubt') AND session_state IS NULL",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|r| {
+        (
+            r.get("id"),
+            PlainRow {
+                contact_id: r.get("contact_id"),
+                session_id: r.get("session_id"),
+                to: r.get("to_addr"),
+                body: r.get("body"),
+                kind: r.get("kind"),
+            },
+        )
+    })
+    .collect();
+    let mut plain = PlainSends::default();
+    let mut one_by_one = Vec::new();
+    let mut seen = HashSet::new();
     for s in sends {
+        if !seen.insert(s.id) {
+            // A second outcome for the same text changes nothing: the first one is recorded.
+            continue;
+        }
+        match (&s.outcome, pending.get(&s.id)) {
+            (
+                SendOutcome::Sent {
+                    sid,
+                    status,
+                    segments: billed,
+                },
+                Some(row),
+            ) => plain.push(s, row, sid, status, *billed),
+            _ => one_by_one.push(s),
+        }
+    }
+    if !plain.ids.is_empty() {
+        // A sid already in `messages` (a reconciled copy, or a double that repeats sids) is
+        // not inserted here and is settled by the one-at-a-time path below.
+        let inserted: HashMap<String, i64> = sqlx::query_as::<_, (i64, String)>(
+            "INSERT INTO messages (direction, sid, contact_id, session_id, from_addr, to_addr,
+                                   body, encoding, segments, status, status_rank, status_at,
+                                   route, created_at)
+             SELECT 'out', v.sid, v.contact_id, v.session_id, $1, v.to_addr, v.body, v.encoding,
+                    v.segments, v.status, 1, v.at, v.route, v.at
+             FROM unnest($2::text[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+                         $7::text[], $8::int4[], $9::text[], $10::timestamptz[], $11::text[])
+                  AS v(sid, contact_id, session_id, to_addr, body, encoding, segments, status,
+                       at, route)
+             ON CONFLICT (sid) DO NOTHING
+             RETURNING id, sid",
+        )
+        .bind(from)
+        .bind(&plain.sids)
+        .bind(&plain.contact_ids)
+        .bind(&plain.session_ids)
+        .bind(&plain.tos)
+        .bind(&plain.bodies)
+        .bind(&plain.encodings)
+        .bind(&plain.segments)
+        .bind(&plain.statuses)
+        .bind(&plain.ats)
+        .bind(&plain.routes)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, sid)| (sid, id))
+        .collect();
+        let (mut ids, mut sids, mut message_ids, mut ats) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (i, s) in plain.sends.iter().enumerate() {
+            match inserted.get(&plain.sids[i]) {
+                // Two texts given one sid: only the first inserted row carries it.
+                Some(&m) if !message_ids.contains(&m) => {
+                    ids.push(plain.ids[i]);
+                    sids.push(plain.sids[i].clone());
+                    message_ids.push(m);
+                    ats.push(plain.ats[i]);
+                }
+                _ => one_by_one.push(s),
+            }
+        }
+        sqlx::query(
+            "UPDATE outbox o SET state = 'sent', sid = v.sid, message_id = v.message_id,
+                    error_code = NULL, error = NULL, lease_until = NULL, updated_at = v.at,
+                    done_at = v.at
+             FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::timestamptz[])
+                  AS v(id, sid, message_id, at)
+             WHERE o.id = v.id",
+        )
+        .bind(&ids)
+        .bind(&sids)
+        .bind(&message_ids)
+        .bind(&ats)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for s in one_by_one {
         record_in(&mut tx, s.id, from, &s.outcome, s.at).await?;
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// An outbox row being recorded as sent, as read before the batch.
+struct PlainRow {
+    contact_id: i64,
+    session_id: Option<i64>,
+    to: String,
+    body: String,
+    kind: String,
+}
+
+/// The columns of the texts recorded together, one array per column.
+#[derive(Default)]
+struct PlainSends<'a> {
+    sends: Vec<&'a RecordedSend>,
+    ids: Vec<i64>,
+    sids: Vec<String>,
+    contact_ids: Vec<i64>,
+    session_ids: Vec<Option<i64>>,
+    tos: Vec<String>,
+    bodies: Vec<String>,
+    encodings: Vec<&'static str>,
+    segments: Vec<i32>,
+    statuses: Vec<String>,
+    ats: Vec<Ts>,
+    routes: Vec<String>,
+}
+
+impl<'a> PlainSends<'a> {
+    fn push(
+        &mut self,
+        send: &'a RecordedSend,
+        row: &PlainRow,
+        sid: &str,
+        status: &str,
+        billed: Option<u32>,
+    ) {
+        let cost = segments::count(&row.body);
+        self.sends.push(send);
+        self.ids.push(send.id);
+        self.sids.push(sid.to_string());
+        self.contact_ids.push(row.contact_id);
+        self.session_ids.push(row.session_id);
+        self.tos.push(row.to.clone());
+        self.bodies.push(pg_text(&row.body).into_owned());
+        self.encodings.push(cost.encoding.as_str());
+        self.segments.push(
+            i32::try_from(billed.filter(|n| *n > 0).unwrap_or(cost.segments)).unwrap_or(i32::MAX),
+        );
+        self.statuses.push(status.to_string());
+        self.ats.push(ts(send.at));
+        self.routes.push(format!("outbox:{}", row.kind));
+    }
 }
 
 /// Records the outcome of sending text `id` inside the caller's transaction.

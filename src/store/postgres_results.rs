@@ -12,8 +12,7 @@ use sqlx::postgres::PgRow;
 use super::StoreError;
 use super::postgres::{PgStore, Ts, ts};
 use super::results::{
-    AnswerRow, RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter,
-    SummaryCounts, attach_answers,
+    RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter, SummaryCounts,
 };
 
 fn request(r: &PgRow) -> Result<RequestRow, StoreError> {
@@ -69,7 +68,11 @@ impl PgStore {
             "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
                     s.started_at, s.updated_at, s.ended_at, s.created_xid::text AS xid,
                     (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
-                     ORDER BY r.id LIMIT 1) AS tracking_code
+                     ORDER BY r.id LIMIT 1) AS tracking_code,
+                    COALESCE((SELECT json_agg(json_build_array(a.question, a.raw, a.value,
+                                                               a.category, a.answered_at)
+                                              ORDER BY a.answered_at, a.id)
+                              FROM answers a WHERE a.session_id = s.id), '[]')::text AS answers
              FROM sessions s JOIN contacts c ON c.id = s.contact_id
              WHERE (s.created_xid, s.id) > ($1::text::xid8, $2)
                AND s.created_xid < {WRITABLE_FROM}
@@ -103,33 +106,8 @@ impl PgStore {
                 updated_at: r.try_get::<Ts, _>("updated_at")?.0,
                 ended_at: r.try_get::<Option<Ts>, _>("ended_at")?.map(|t| t.0),
                 tracking_code: r.try_get("tracking_code")?,
-                answers: Vec::new(),
+                answers: super::results::answers_json(r.try_get("answers")?)?,
             });
-        }
-        if !sessions.is_empty() {
-            let ids: Vec<i64> = sessions.iter().map(|s| s.session_id).collect();
-            let answers = sqlx::query(
-                "SELECT session_id, question, raw, value, category, answered_at FROM answers
-                 WHERE session_id = ANY($1) ORDER BY session_id, answered_at, id",
-            )
-            .bind(&ids)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|a| {
-                Ok((
-                    a.try_get("session_id")?,
-                    AnswerRow {
-                        question: a.try_get("question")?,
-                        raw: a.try_get("raw")?,
-                        value: a.try_get("value")?,
-                        category: a.try_get("category")?,
-                        answered_at: a.try_get::<Ts, _>("answered_at")?.0,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-            attach_answers(&mut sessions, answers);
         }
         let next = match sessions.last() {
             Some(last) if sessions.len() as i64 == limit => {

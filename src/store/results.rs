@@ -261,18 +261,27 @@ impl Store {
     }
 }
 
-/// Groups answers (sorted by session) onto their sessions.
-pub(super) fn attach_answers(rows: &mut [ResponseRow], answers: Vec<(i64, AnswerRow)>) {
-    let index: BTreeMap<i64, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.session_id, i))
-        .collect();
-    for (session, answer) in answers {
-        if let Some(&i) = index.get(&session) {
-            rows[i].answers.push(answer);
-        }
-    }
+/// A session's answers as the results queries aggregate them in the database (one row per
+/// session rather than one per answer is most of what streaming costs): `[[question, raw,
+/// value, category, answered_at], …]` in the order they were given.
+pub(super) fn answers_json(json: &str) -> Result<Vec<AnswerRow>, StoreError> {
+    let answers: Vec<(String, String, String, String, String)> = serde_json::from_str(json)
+        .map_err(|e| StoreError::Corrupt(format!("a session's answers: {e}")))?;
+    answers
+        .into_iter()
+        .map(|(question, raw, value, category, at)| {
+            let answered_at = at
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("bad answer time {at:?}: {e}")))?;
+            Ok(AnswerRow {
+                question,
+                raw,
+                value,
+                category,
+                answered_at,
+            })
+        })
+        .collect()
 }
 
 impl Store {

@@ -10,8 +10,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::StoreError;
 use super::results::{
-    AnswerRow, RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter,
-    SummaryCounts, attach_answers,
+    RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter, SummaryCounts,
 };
 use super::sqlite::{SqliteStore, parse_ts, ts};
 
@@ -51,11 +50,17 @@ impl SqliteStore {
         limit: i64,
     ) -> Result<ResponsePage, StoreError> {
         // Times are compared as instants: stored strings carry varying fractional digits.
+        // Each session's answers come with it as one JSON array built by SQLite: one row per
+        // session instead of one per answer is most of what streaming costs here.
         let rows = sqlx::query(
             "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
                     s.started_at, s.updated_at, s.ended_at,
                     (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
-                     ORDER BY r.id LIMIT 1) AS tracking_code
+                     ORDER BY r.id LIMIT 1) AS tracking_code,
+                    (SELECT json_group_array(json_array(a.question, a.raw, a.value, a.category,
+                                                        a.answered_at)
+                                             ORDER BY a.answered_at, a.id)
+                     FROM answers a WHERE a.session_id = s.id) AS answers
              FROM sessions s JOIN contacts c ON c.id = s.contact_id
              WHERE s.id > ?1
                AND (?2 IS NULL OR s.flow_id = ?2)
@@ -75,48 +80,18 @@ impl SqliteStore {
         let mut sessions = Vec::with_capacity(rows.len());
         for r in &rows {
             sessions.push(ResponseRow {
-                session_id: r.try_get("id")?,
-                phone: r.try_get("phone")?,
-                flow_id: r.try_get("flow_id")?,
-                flow_version: r.try_get("flow_version")?,
-                language: r.try_get("language")?,
-                status: r.try_get("status")?,
+                session_id: r.try_get(0)?,
+                phone: r.try_get(1)?,
+                flow_id: r.try_get(2)?,
+                flow_version: r.try_get(3)?,
+                language: r.try_get(4)?,
+                status: r.try_get(5)?,
                 started_at: required_ts(r, "started_at")?,
                 updated_at: required_ts(r, "updated_at")?,
-                ended_at: parse_ts(r.try_get("ended_at")?)?,
-                tracking_code: r.try_get("tracking_code")?,
-                answers: Vec::new(),
+                ended_at: parse_ts(r.try_get(8)?)?,
+                tracking_code: r.try_get(9)?,
+                answers: super::results::answers_json(r.try_get(10)?)?,
             });
-        }
-        if !sessions.is_empty() {
-            // Exactly this page's sessions (a JSON array of their ids): a range of ids would
-            // also read the answers of every other flow's sessions in between.
-            let ids =
-                serde_json::to_string(&sessions.iter().map(|s| s.session_id).collect::<Vec<_>>())
-                    .expect("ids serialise");
-            let answers = sqlx::query(
-                "SELECT session_id, question, raw, value, category, answered_at FROM answers
-                 WHERE session_id IN (SELECT value FROM json_each(?))
-                 ORDER BY session_id, answered_at, id",
-            )
-            .bind(ids)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|a| {
-                Ok((
-                    a.try_get("session_id")?,
-                    AnswerRow {
-                        question: a.try_get("question")?,
-                        raw: a.try_get("raw")?,
-                        value: a.try_get("value")?,
-                        category: a.try_get("category")?,
-                        answered_at: required_ts(a, "answered_at")?,
-                    },
-                ))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-            attach_answers(&mut sessions, answers);
         }
         let next = match sessions.last() {
             Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
