@@ -29,6 +29,8 @@ pub struct Application {
     reload: tokio::task::JoinHandle<()>,
     /// The retention job, when `retention_days` is set.
     retention: Option<tokio::task::JoinHandle<()>>,
+    /// Refreshes the query planner's statistics as the data grows.
+    statistics: tokio::task::JoinHandle<()>,
     outbound: Option<crate::outbound::OutboundHandle>,
     /// The listener serving only `/metrics`, when `metrics_bind` is set.
     metrics: Option<TcpListener>,
@@ -123,6 +125,7 @@ impl Application {
                 crate::privacy::retention::EVERY,
             ))
         });
+        let statistics = tokio::spawn(refresh_statistics(store.clone(), STATISTICS_EVERY));
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(served.errors());
         let (stop_sweep, sweep_stopped) = tokio::sync::watch::channel(false);
@@ -209,6 +212,7 @@ impl Application {
             gateway,
             reload,
             retention,
+            statistics,
             outbound,
             metrics,
             sweep: (stop_sweep, sweep),
@@ -254,6 +258,7 @@ impl Application {
         if let Some(retention) = self.retention {
             retention.abort();
         }
+        self.statistics.abort();
         let (stop_sweep, sweep) = self.sweep;
         let _ = stop_sweep.send(true);
         let _ = sweep.await;
@@ -322,5 +327,23 @@ pub fn replies(settings: &Settings) -> Replies {
         help_contact: settings.help_contact.clone(),
         organization_by_language: settings.organization_by_language.clone(),
         help_contact_by_language: settings.help_contact_by_language.clone(),
+    }
+}
+
+/// How often the planner's statistics are looked at (SQLite suggests hourly to daily).
+const STATISTICS_EVERY: Duration = Duration::from_secs(3600);
+
+/// Keeps the planner's statistics fresh while the gateway runs; opening the store already did
+/// it once. A failure is logged and tried again next time: stale statistics slow queries down
+/// but break nothing.
+async fn refresh_statistics(store: Store, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(e) = store.refresh_statistics().await {
+            tracing::warn!(error = %e, "could not refresh the query planner's statistics");
+        }
     }
 }

@@ -112,6 +112,8 @@ pub async fn fill(store: &Store, size: Size) -> anyhow::Result<(String, i64)> {
     if !consents.is_empty() {
         store.import_consents(&consents, now).await?;
     }
+    // What the running gateway does hourly: the prefill analyzed the tables before any consent.
+    store.refresh_statistics().await?;
     let mut broadcast = 0;
     for (i, text) in [
         "Youth planning meeting Tuesday 6pm at the library.",

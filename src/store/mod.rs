@@ -265,6 +265,16 @@ impl Store {
         }
     }
 
+    /// Keeps the query planner's statistics in step with the data. SQLite has no background
+    /// analysis of its own: a table that has grown many times over since it was last analyzed
+    /// is analyzed again (cheap when nothing changed). PostgreSQL's autovacuum already does this.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.refresh_statistics().await,
+            Store::Postgres(_) => Ok(()),
+        }
+    }
+
     /// Checks the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -743,6 +743,54 @@ mod tests {
         );
     }
 
+    /// The planner's row estimate for `index`: the first number of its `sqlite_stat1` line.
+    async fn estimated_rows(s: &SqliteStore, index: &str) -> i64 {
+        let stat: String = sqlx::query_scalar("SELECT stat FROM sqlite_stat1 WHERE idx = ?")
+            .bind(index)
+            .fetch_one(s.pool())
+            .await
+            .unwrap();
+        stat.split(' ').next().unwrap().parse().unwrap()
+    }
+
+    /// A database analyzed when it held one resident, then given texts from `residents` more.
+    async fn analyzed_small_then_grown(dir: &tempfile::TempDir, residents: usize) -> SqliteStore {
+        let s = store(dir).await;
+        let first = text("SM-first", "+15025559999", "hello");
+        s.handle_inbound(&first, reply("hello")).await.unwrap();
+        sqlx::query("ANALYZE").execute(s.pool()).await.unwrap();
+        for i in 0..residents {
+            let msg = text(&format!("SM{i}"), &format!("+1502555{i:04}"), "hello");
+            s.handle_inbound(&msg, reply("hello")).await.unwrap();
+        }
+        assert_eq!(estimated_rows(&s, "sqlite_autoindex_contacts_1").await, 1);
+        s
+    }
+
+    #[tokio::test]
+    async fn statistics_taken_while_a_table_was_small_are_refreshed_once_it_has_grown() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = analyzed_small_then_grown(&dir, 300).await;
+        s.refresh_statistics().await.unwrap();
+        assert_eq!(estimated_rows(&s, "sqlite_autoindex_contacts_1").await, 301);
+        assert_eq!(
+            count(&s, "SELECT COUNT(*) FROM sqlite_stat4").await,
+            0,
+            "no per-value samples come back with the refresh"
+        );
+    }
+
+    #[tokio::test]
+    async fn opening_a_database_refreshes_statistics_taken_while_it_was_small() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(analyzed_small_then_grown(&dir, 300).await);
+        let reopened = store(&dir).await;
+        assert_eq!(
+            estimated_rows(&reopened, "sqlite_autoindex_contacts_1").await,
+            301
+        );
+    }
+
     #[tokio::test]
     async fn a_failing_text_is_rolled_back_alone() {
         let dir = tempfile::tempdir().unwrap();
