@@ -223,6 +223,7 @@ fn answer(question: &str, raw: &str, value: &str, category: &str) -> AnswerRecor
         value: value.into(),
         category: category.into(),
         consent_topic: None,
+        withdrawn_topic: None,
     }
 }
 
