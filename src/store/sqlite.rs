@@ -408,6 +408,8 @@ async fn apply(
                     .bind(&a.category)
                     .bind(inbound_id)
                     .bind(&now)
+                    .bind(&a.consent_topic)
+                    .bind(&a.withdrawn_topic)
                     .execute(&mut *tx)
                     .await?;
             }
