@@ -787,14 +787,11 @@ impl PgStore {
         Ok(())
     }
 
-    /// See [`super::Store::consent_history`]: (opted out, event kind, its MessageSid) rows,
-    /// oldest event first.
-    pub async fn consent_history(
-        &self,
-        phone: &str,
-    ) -> Result<Vec<(bool, Option<String>, Option<String>)>, StoreError> {
+    /// See [`super::Store::consent_history`]: (opted out, event kind, its topic, its
+    /// MessageSid) rows, oldest event first.
+    pub async fn consent_history(&self, phone: &str) -> Result<Vec<super::HistoryRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT c.opted_out, e.kind, e.message_sid
+            "SELECT c.opted_out, e.kind, e.topic, e.message_sid
              FROM contacts c LEFT JOIN consent_events e ON e.contact_id = c.id
              WHERE c.phone = $1 ORDER BY e.id",
         )
