@@ -320,6 +320,39 @@ async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_csv_consent_dated_in_the_future_is_refused_naming_its_line_and_nothing_queued() {
+    let app = spawn_app_with(|_| {}).await;
+    let list = app.dir.path().join("list.csv");
+    let tomorrow = (Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    std::fs::write(
+        &list,
+        format!(
+            "phone,source,consented_at\n+15025550101,Fair,2026-11-01 10:00\n+15025550102,Fair,{tomorrow}\n"
+        ),
+    )
+    .unwrap();
+    for dry_run in [true, false] {
+        let mut args = vec![
+            "broadcast",
+            "--text",
+            "Hello",
+            "--csv",
+            list.to_str().unwrap(),
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let err = failed(&app.civictext_output(&args));
+        assert!(
+            err.contains("list.csv:3: consented_at") && err.contains("is in the future"),
+            "{err}"
+        );
+    }
+    assert_eq!(app.count("consent_events", "TRUE").await, 0);
+    assert_eq!(app.count("broadcasts", "TRUE").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_text_longer_than_one_message_can_be_is_refused() {
     let app = spawn_app_with(|_| {}).await;
     let long = "a".repeat(1601);
