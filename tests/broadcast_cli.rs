@@ -320,6 +320,39 @@ async fn a_csv_row_that_does_not_say_where_consent_was_given_is_refused_and_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_csv_consent_dated_in_the_future_is_refused_naming_its_line_and_nothing_queued() {
+    let app = spawn_app_with(|_| {}).await;
+    let list = app.dir.path().join("list.csv");
+    let tomorrow = (Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    std::fs::write(
+        &list,
+        format!(
+            "phone,source,consented_at\n+15025550101,Fair,2026-11-01 10:00\n+15025550102,Fair,{tomorrow}\n"
+        ),
+    )
+    .unwrap();
+    for dry_run in [true, false] {
+        let mut args = vec![
+            "broadcast",
+            "--text",
+            "Hello",
+            "--csv",
+            list.to_str().unwrap(),
+        ];
+        if dry_run {
+            args.push("--dry-run");
+        }
+        let err = failed(&app.civictext_output(&args));
+        assert!(
+            err.contains("list.csv:3: consented_at") && err.contains("is in the future"),
+            "{err}"
+        );
+    }
+    assert_eq!(app.count("consent_events", "TRUE").await, 0);
+    assert_eq!(app.count("broadcasts", "TRUE").await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_text_longer_than_one_message_can_be_is_refused() {
     let app = spawn_app_with(|_| {}).await;
     let long = "a".repeat(1601);
@@ -358,12 +391,23 @@ async fn cancel_stops_a_scheduled_broadcast_before_anything_goes() {
     assert!(err.contains("no broadcast 999"), "{err}");
 }
 
-/// Goes through the shipped youth survey from PLAN to its last question.
+/// Goes through the shipped youth survey from PLAN to its last question (the consent
+/// question). A returning resident is not asked for their ZIP code again.
 async fn survey_up_to_follow_up(app: &TestApp, phone: &str) {
+    let replies = app.say(phone, "PLAN").await;
+    assert!(
+        replies.iter().any(|r| r.contains("How old are you?")),
+        "{replies:?}"
+    );
+    let mut replies = app.say(phone, "16").await;
+    if replies.iter().any(|r| r.contains("ZIP")) {
+        replies = app.say(phone, "40202").await;
+    }
+    assert!(
+        replies.iter().any(|r| r.contains("get around")),
+        "{replies:?}"
+    );
     for (text, expect) in [
-        ("PLAN", "How old are you?"),
-        ("16", "ZIP"),
-        ("40202", "get around"),
         ("1", "safe walking"),
         ("yes", "improve first"),
         ("1", "1 to 5"),
@@ -396,11 +440,21 @@ async fn yes_to_the_youth_events_question_is_a_consent_recorded_with_its_source(
         .db()
         .rows(
             "SELECT c.phone, e.kind, e.topic, e.message_sid, e.source
-             FROM consent_events e JOIN contacts c ON c.id = e.contact_id ORDER BY e.id",
+             FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+             WHERE e.kind = 'opt_in' ORDER BY e.id",
             &[],
         )
         .await;
     assert_eq!(events.len(), 1, "only the yes is a consent: {events:?}");
+    assert_eq!(
+        app.count(
+            "consent_events",
+            "kind = 'opt_out' AND topic = 'youth-events'"
+        )
+        .await,
+        1,
+        "the no is recorded as a refusal of the topic, not as a STOP"
+    );
     let (phone, kind, topic, message_sid, source) = &events[0];
     assert_eq!(phone, &yes);
     assert_eq!(kind, "opt_in");
@@ -429,6 +483,184 @@ async fn yes_to_the_youth_events_question_is_a_consent_recorded_with_its_source(
         out.contains(yes.as_str()) && !out.contains(no.as_str()),
         "{out}"
     );
+}
+
+/// Answers the youth survey's consent question (the resident must be at it) with `reply`,
+/// from a text whose MessageSid is returned.
+async fn answer_follow_up(app: &TestApp, phone: &str, reply: &str) -> String {
+    let sid = common::new_sid();
+    let (status, twiml) = app.text_with_sid(phone, reply, &sid).await;
+    assert!(status.is_success());
+    assert!(messages(&twiml)[0].contains("Thanks"), "{twiml}");
+    sid
+}
+
+/// Takes the shipped youth survey from PLAN to the end, answering its consent question with
+/// `reply`; the MessageSid of that answer.
+async fn survey(app: &TestApp, phone: &str, reply: &str) -> String {
+    survey_up_to_follow_up(app, phone).await;
+    answer_follow_up(app, phone, reply).await
+}
+
+/// The numbers a broadcast to `topic` (None: no topic in particular) would reach now, from a
+/// dry run.
+fn dry_run_recipients(app: &TestApp, topic: Option<&str>) -> Vec<String> {
+    let mut args = vec!["broadcast", "--text", "Meeting Tuesday 6pm.", "--dry-run"];
+    if let Some(t) = topic {
+        args.extend(["--topic", t]);
+    }
+    let out = ok(&app.civictext_output(&args));
+    let (_, list) = out
+        .split_once("Recipients (")
+        .unwrap_or_else(|| panic!("no recipients in {out}"));
+    let mut phones: Vec<String> = list
+        .lines()
+        .skip(1)
+        .map_while(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|p| p.starts_with('+'))
+        .map(str::to_string)
+        .collect();
+    phones.sort();
+    phones
+}
+
+/// Records an opt-in of each of `phones` to `topic`, as a list imported for it does.
+async fn consenting_to(store: &Store, phones: &[&str], topic: &str) {
+    let rows: Vec<_> = phones
+        .iter()
+        .map(|p| civictext::store::ImportedConsent {
+            phone: p.to_string(),
+            source: "import:park-news-signups".into(),
+            given_at: "2026-05-01T15:00:00Z".parse().unwrap(),
+            topic: Some(topic.into()),
+            erased_hash: format!("not-forgotten-{p}"),
+        })
+        .collect();
+    store
+        .import_consents(&rows, Timestamp::now())
+        .await
+        .expect("consents recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resident_who_answers_no_later_is_left_out_of_the_next_broadcast() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_on(&shipped_flows(), outbound(&stub)).await;
+    let (stays, leaves) = (resident(1), resident(2));
+    survey(&app, &stays, "yes").await;
+    survey(&app, &leaves, "yes").await;
+    assert_eq!(
+        dry_run_recipients(&app, Some("youth-events")),
+        [stays.clone(), leaves.clone()]
+    );
+
+    // Weeks later the same question, and this time the answer is no.
+    let no = survey(&app, &leaves, "no").await;
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Youth planning meeting Tuesday 6pm.",
+        "--topic",
+        "youth-events",
+    ]));
+    assert!(out.contains("1 text(s)"), "{out}");
+    let id = queued_id(&out);
+    assert!(settled(&app, id).await, "the gateway sent the broadcast");
+    let to: Vec<String> = stub.accepted().iter().map(|a| a.to.clone()).collect();
+    assert_eq!(to, std::slice::from_ref(&stays));
+
+    // The withdrawal is on record as such, with the text that made it; it is not a STOP.
+    let shown = app.civictext(&["contacts", "show", &leaves]);
+    assert!(shown.contains("not opted out"), "{shown}");
+    let withdrawal = shown
+        .lines()
+        .find(|l| l.contains("withdrawal of youth-events"))
+        .unwrap_or_else(|| panic!("no withdrawal in:\n{shown}"));
+    assert!(
+        withdrawal.contains(&format!("MessageSid {no}"))
+            && withdrawal.contains("flow:youth-survey@")
+            && withdrawal.contains("\"no\""),
+        "{withdrawal}"
+    );
+    assert!(shown.contains("opt_in to youth-events"), "{shown}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn withdrawing_one_topic_keeps_consent_to_another() {
+    let app = spawn_app_on(&shipped_flows(), |_| {}).await;
+    let store = store_of(&app).await;
+    // One signed up for park news and said yes to youth events, then no; the other opted in to
+    // everything, then said no to youth events.
+    let (two_topics, everything) = (resident(1), resident(2));
+    consenting_to(&store, &[&two_topics], "park-news").await;
+    survey(&app, &two_topics, "yes").await;
+    survey(&app, &two_topics, "no").await;
+    consenting(&store, std::slice::from_ref(&everything)).await;
+    survey(&app, &everything, "no").await;
+
+    let both = [two_topics.clone(), everything.clone()];
+    assert_eq!(
+        dry_run_recipients(&app, Some("youth-events")),
+        Vec::<String>::new()
+    );
+    assert_eq!(dry_run_recipients(&app, Some("park-news")), both);
+    assert_eq!(dry_run_recipients(&app, Some("road-works")), [everything]);
+    assert_eq!(dry_run_recipients(&app, None), both);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_no_after_the_broadcast_was_queued_stops_the_text_at_send_time() {
+    let stub = TwilioStub::start().await;
+    let app = spawn_app_on(&shipped_flows(), outbound(&stub)).await;
+    let (stays, leaves) = (resident(1), resident(2));
+    survey(&app, &stays, "yes").await;
+    survey(&app, &leaves, "yes").await;
+    survey_up_to_follow_up(&app, &leaves).await;
+
+    // Queued a few seconds ahead while both consent; one of them says no before it goes.
+    let soon = (Timestamp::now() + jiff::SignedDuration::from_secs(5)).to_string();
+    let out = ok(&app.civictext_output(&[
+        "broadcast",
+        "--text",
+        "Youth planning meeting Tuesday 6pm.",
+        "--topic",
+        "youth-events",
+        "--at",
+        &soon,
+    ]));
+    assert!(out.contains("2 text(s)"), "{out}");
+    let id = queued_id(&out);
+    answer_follow_up(&app, &leaves, "no").await;
+    assert_eq!(
+        app.count("outbox", "state = 'queued'").await,
+        2,
+        "the no came before the broadcast went"
+    );
+
+    assert!(
+        settled(&app, id).await,
+        "the gateway worked through the broadcast"
+    );
+    let to: Vec<String> = stub.accepted().iter().map(|a| a.to.clone()).collect();
+    assert_eq!(to, [stays]);
+    assert_eq!(app.count("outbox", "state = 'skipped'").await, 1);
+    let skipped: String = app
+        .db()
+        .scalar("SELECT to_addr FROM outbox WHERE state = 'skipped'", &[])
+        .await;
+    assert_eq!(skipped, leaves);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn answering_yes_again_after_no_restores_consent() {
+    let app = spawn_app_on(&shipped_flows(), |_| {}).await;
+    let phone = resident(1);
+    survey(&app, &phone, "yes").await;
+    survey(&app, &phone, "no").await;
+    assert!(dry_run_recipients(&app, Some("youth-events")).is_empty());
+    survey(&app, &phone, "yes").await;
+    assert_eq!(dry_run_recipients(&app, Some("youth-events")), [phone]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -335,6 +335,7 @@ fn the_property_check_catches_a_reply_recorded_for_the_wrong_question() {
         value: "x".into(),
         category: "text".into(),
         consent_topic: None,
+        withdrawn_topic: None,
     }));
     assert!(check_outcome(flow, &outcome, None, &ctx).is_err());
     outcome.effects.pop();

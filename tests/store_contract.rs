@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use civictext::flow::catalog::{Catalog, SourceFile};
 use civictext::flow::engine::{AnswerRecord, Given, Media, ServiceRequest, Session};
 use civictext::store::{
-    ConsentChange, Decision, Handled, InboundText, SessionEnd, SessionWrite, Snapshot, Store,
-    Throttle,
+    Audience, ConsentChange, Decision, Handled, ImportedConsent, InboundText, SessionEnd,
+    SessionWrite, Snapshot, Store, Throttle,
 };
 use common::postgres::TempPostgres;
 use jiff::{SignedDuration, Timestamp};
@@ -149,6 +149,8 @@ contract!(
     a_repeat_delivery_among_many_residents_gets_the_first_reply_and_changes_nothing,
     a_failing_decision_among_many_residents_fails_only_its_own_text,
     the_same_message_sid_from_two_numbers_among_many_is_stored_once,
+    every_write_path_records_a_no_to_a_consent_question_as_a_withdrawal_of_its_topic,
+    consent_to_a_topic_follows_the_latest_event_for_it_or_for_everything_by_when_it_was_given,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -223,6 +225,7 @@ fn answer(question: &str, raw: &str, value: &str, category: &str) -> AnswerRecor
         value: value.into(),
         category: category.into(),
         consent_topic: None,
+        withdrawn_topic: None,
     }
 }
 
@@ -1590,4 +1593,288 @@ async fn replicas_starting_together_agree_on_one_installation_secret(b: Backend)
             "round {round}: replicas disagree: {values:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Consent given and withdrawn by answers
+
+/// An answer to the `news` question of the `parks` flow, which records consent to `park-news`
+/// when it is `weekly`; any other answer withdraws it (as the engine says).
+fn news_answer(value: &str) -> AnswerRecord {
+    let mut a = answer("news", value, value, value);
+    if value == "weekly" {
+        a.consent_topic = Some("park-news".into());
+    } else {
+        a.withdrawn_topic = Some("park-news".into());
+    }
+    a
+}
+
+/// Stores `msg` on `store` with `decision`.
+async fn store_text(store: &Store, msg: &InboundText, decision: Decision) {
+    store
+        .handle_inbound(msg, move |_| decision.clone())
+        .await
+        .expect("handle_inbound");
+}
+
+/// The contact's consent events as (kind, topic, MessageSid), oldest first.
+async fn consent_events(store: &Store, phone: &str) -> Vec<(&'static str, Option<String>, String)> {
+    store
+        .consent_history(phone)
+        .await
+        .expect("consent history")
+        .changes
+        .into_iter()
+        .map(|e| {
+            let kind = match (e.change, e.is_withdrawal()) {
+                (_, true) => "withdrawal",
+                (ConsentChange::OptIn, _) => "opt_in",
+                (ConsentChange::OptOut, _) => "opt_out",
+            };
+            (kind, e.topic, e.sid.unwrap_or_default())
+        })
+        .collect()
+}
+
+/// Whether a broadcast to `topic` (None: to no topic in particular) would reach `phone` now.
+async fn reached(store: &Store, phone: &str, topic: Option<&str>) -> bool {
+    store
+        .audience(&Audience::Phones(vec![phone.to_string()]), topic)
+        .await
+        .expect("audience")
+        .iter()
+        .any(|m| m.phone == phone)
+}
+
+async fn every_write_path_records_a_no_to_a_consent_question_as_a_withdrawal_of_its_topic(
+    b: Backend,
+) {
+    let t0 = at("2026-03-01T12:00:00Z");
+    let per_text = Store::connect_per_text(&b.url, true)
+        .await
+        .expect("a store writing one transaction per text");
+    for (n, (path, store)) in [("batched", b.store.clone()), ("per-text", per_text)]
+        .into_iter()
+        .enumerate()
+    {
+        let phone = format!("+1502555017{n}");
+        let sid = |step: &str| format!("SM-{path}-{step}");
+        let continuing = Some(SessionWrite {
+            state: rich_session("parks", t0),
+            ended: None,
+            new: false,
+        });
+        // Yes, then no, then yes again to the same question of one session (each replaces the
+        // stored answer), then no in a new session.
+        store_text(
+            &store,
+            &text(&sid("yes"), &phone, "PARKS", t0),
+            Decision {
+                session: new_session(rich_session("parks", t0)),
+                answers: vec![news_answer("weekly")],
+                ..Decision::default()
+            },
+        )
+        .await;
+        assert!(reached(&store, &phone, Some("park-news")).await, "{path}");
+        store_text(
+            &store,
+            &text(
+                &sid("no"),
+                &phone,
+                "never",
+                t0 + SignedDuration::from_secs(1),
+            ),
+            Decision {
+                session: continuing.clone(),
+                answers: vec![news_answer("never")],
+                ..Decision::default()
+            },
+        )
+        .await;
+        assert!(
+            !reached(&store, &phone, Some("park-news")).await,
+            "{path}: the no withdrew the yes"
+        );
+        assert!(!reached(&store, &phone, None).await, "{path}");
+        store_text(
+            &store,
+            &text(
+                &sid("yes-again"),
+                &phone,
+                "weekly",
+                t0 + SignedDuration::from_secs(2),
+            ),
+            Decision {
+                session: continuing,
+                answers: vec![news_answer("weekly")],
+                ..Decision::default()
+            },
+        )
+        .await;
+        assert!(reached(&store, &phone, Some("park-news")).await, "{path}");
+        store_text(
+            &store,
+            &text(
+                &sid("new-no"),
+                &phone,
+                "never",
+                t0 + SignedDuration::from_secs(3),
+            ),
+            Decision {
+                end_session: Some(SessionEnd::Completed),
+                session: new_session(rich_session("parks", t0)),
+                answers: vec![news_answer("never")],
+                ..Decision::default()
+            },
+        )
+        .await;
+        assert!(!reached(&store, &phone, Some("park-news")).await, "{path}");
+
+        let topic = Some("park-news".to_string());
+        assert_eq!(
+            consent_events(&store, &phone).await,
+            [
+                ("opt_in", topic.clone(), sid("yes")),
+                ("withdrawal", topic.clone(), sid("no")),
+                ("opt_in", topic.clone(), sid("yes-again")),
+                ("withdrawal", topic, sid("new-no")),
+            ],
+            "{path}"
+        );
+        assert!(
+            !store.consent_history(&phone).await.unwrap().opted_out,
+            "{path}: a withdrawal is not a STOP"
+        );
+        assert_eq!(
+            b.count(&format!(
+                "SELECT COUNT(*) FROM consent_events e JOIN contacts c ON c.id = e.contact_id
+                 WHERE c.phone = '{phone}' AND e.kind = 'opt_out' AND e.text = 'never'
+                   AND e.source = 'flow:parks@0a1b2c3d4e5f/news'"
+            ))
+            .await,
+            2,
+            "{path}: each withdrawal names its flow, version and question"
+        );
+    }
+}
+
+async fn consent_to_a_topic_follows_the_latest_event_for_it_or_for_everything_by_when_it_was_given(
+    b: Backend,
+) {
+    let store = &b.store;
+    let t0 = at("2026-03-01T12:00:00Z");
+    let day = SignedDuration::from_hours(24);
+    let import = |phone: &str, topic: Option<&str>, given_at: Timestamp| ImportedConsent {
+        phone: phone.to_string(),
+        source: "import:test-list".into(),
+        given_at,
+        topic: topic.map(str::to_string),
+        erased_hash: format!("not-forgotten-{phone}"),
+    };
+    let say_no = |phone: &str, sid: &str, when: Timestamp| {
+        let (phone, sid) = (phone.to_string(), sid.to_string());
+        async move {
+            store_text(
+                store,
+                &text(&sid, &phone, "never", when),
+                Decision {
+                    end_session: None,
+                    session: new_session(rich_session("parks", when)),
+                    answers: vec![news_answer("never")],
+                    ..Decision::default()
+                },
+            )
+            .await;
+        }
+    };
+
+    // Opted in to everything (a list without a topic), then said no to park news: everything
+    // but park news.
+    let all = "+15025550181";
+    store
+        .import_consents(&[import(all, None, t0)], t0)
+        .await
+        .unwrap();
+    say_no(all, "SM-all-no", t0 + day).await;
+    assert!(!reached(store, all, Some("park-news")).await);
+    assert!(reached(store, all, Some("youth-events")).await);
+    assert!(reached(store, all, None).await);
+
+    // Two topics: withdrawing one keeps the other.
+    let two = "+15025550182";
+    store
+        .import_consents(
+            &[
+                import(two, Some("park-news"), t0),
+                import(two, Some("youth-events"), t0),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
+    say_no(two, "SM-two-no", t0 + day).await;
+    assert!(!reached(store, two, Some("park-news")).await);
+    assert!(reached(store, two, Some("youth-events")).await);
+    assert!(reached(store, two, None).await);
+
+    // A list recorded after the no, but saying consent was given before it, does not undo the
+    // no; one given after it does.
+    let listed = "+15025550183";
+    say_no(listed, "SM-listed-no", t0 + day).await;
+    store
+        .import_consents(&[import(listed, Some("park-news"), t0)], t0 + day * 2)
+        .await
+        .unwrap();
+    assert!(!reached(store, listed, Some("park-news")).await);
+    assert!(!reached(store, listed, None).await);
+    store
+        .import_consents(
+            &[import(listed, Some("park-news"), t0 + day * 2)],
+            t0 + day * 2,
+        )
+        .await
+        .unwrap();
+    assert!(reached(store, listed, Some("park-news")).await);
+
+    // START after the no consents to everything again, park news included; STOP stops all.
+    let restarted = "+15025550184";
+    store
+        .import_consents(&[import(restarted, Some("park-news"), t0)], t0)
+        .await
+        .unwrap();
+    say_no(restarted, "SM-restarted-no", t0 + day).await;
+    store_text(
+        store,
+        &text("SM-restarted-stop", restarted, "STOP", t0 + day * 2),
+        Decision {
+            consent: Some(ConsentChange::OptOut),
+            end_session: Some(SessionEnd::OptedOut),
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert!(!reached(store, restarted, None).await);
+    store_text(
+        store,
+        &text("SM-restarted-start", restarted, "START", t0 + day * 3),
+        Decision {
+            consent: Some(ConsentChange::OptIn),
+            ..Decision::default()
+        },
+    )
+    .await;
+    assert!(reached(store, restarted, Some("park-news")).await);
+    assert!(reached(store, restarted, Some("youth-events")).await);
+
+    // The audience of a topic, from many contacts at once, agrees.
+    let everyone: Vec<String> = store
+        .audience(&Audience::Everyone, Some("park-news"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.phone)
+        .collect();
+    assert_eq!(everyone, [listed, restarted]);
 }

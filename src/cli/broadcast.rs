@@ -196,12 +196,18 @@ fn describe(lang: &str, text: &str) -> String {
     line
 }
 
-/// Reads `--csv`: (phone, source, consented at) rows; every row must say where and when.
+/// Reads `--csv`: (phone, source, consented at) rows; every row must say where and when, and
+/// when must not be after `now`.
+///
+/// Consent is decided by the latest of a resident's consent events by when each was given
+/// (a "no" to a consent question withdraws it), so a consent dated in the future would outrank
+/// every withdrawal until that date: such a row is refused, not recorded.
 fn read_consents(
     path: &Path,
     zone: &TimeZone,
     topic: Option<&str>,
     pseudonyms: &Pseudonyms,
+    now: Timestamp,
 ) -> anyhow::Result<Vec<ImportedConsent>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -245,6 +251,15 @@ fn read_consents(
         }
         let given_at = parse_time(&field(at), zone)
             .with_context(|| format!("{}:{line}: consented_at", path.display()))?;
+        if given_at > now {
+            bail!(
+                "{}:{line}: consented_at {:?} is in the future ({given_at}, now {}): \
+                 say when {number} gave consent, which cannot be later than now",
+                path.display(),
+                field(at),
+                now.round(jiff::Unit::Second).unwrap_or(now)
+            );
+        }
         rows.push(ImportedConsent {
             erased_hash: pseudonyms.erased_number(&number),
             phone: number,
@@ -377,7 +392,13 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
     let consents = match &a.csv {
         Some(path) => {
             let pseudonyms = crate::startup::pseudonyms(settings, store).await?;
-            Some(read_consents(path, &zone, a.topic.as_deref(), &pseudonyms)?)
+            Some(read_consents(
+                path,
+                &zone,
+                a.topic.as_deref(),
+                &pseudonyms,
+                now,
+            )?)
         }
         None => None,
     };

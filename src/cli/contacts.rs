@@ -214,16 +214,23 @@ fn printout(r: &ContactRecord) -> String {
     }
     let _ = writeln!(s, "\nConsent history ({})", r.consent.len());
     for c in &r.consent {
+        let whence: Vec<String> = c
+            .source
+            .iter()
+            .cloned()
+            .chain(c.message_sid.iter().map(|sid| format!("MessageSid {sid}")))
+            .collect();
         let _ = writeln!(
             s,
             "  {}  {}  {:?}{}",
             c.at,
-            c.kind,
+            c.describe(),
             c.text,
-            c.source
-                .as_deref()
-                .map(|src| format!(" ({src})"))
-                .unwrap_or_default()
+            if whence.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", whence.join(", "))
+            }
         );
     }
     let _ = writeln!(s, "\nConversations ({})", r.sessions.len());

@@ -102,6 +102,11 @@ pub struct AnswerRecord {
     /// The consent topic this answer opts the resident in to, when the flow says it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent_topic: Option<String>,
+    /// The consent topic this answer withdraws: the question records a consent and the
+    /// resident gave another answer than the consenting one ("no" to "Can we text you about
+    /// ...?"). A skipped question withdraws nothing: the resident said neither yes nor no.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub withdrawn_topic: Option<String>,
 }
 
 /// A service request to file.
@@ -562,16 +567,18 @@ impl Run<'_, '_> {
             }
         };
         self.session.pending_location = None;
+        let (consent_topic, withdrawn_topic) = match &q.consent {
+            Some(c) if c.when == category => (Some(c.topic.clone()), None),
+            Some(c) if category != "skipped" => (None, Some(c.topic.clone())),
+            _ => (None, None),
+        };
         self.effects.push(Effect::Answer(AnswerRecord {
             question: q.id.clone(),
             raw: raw.unwrap_or_else(|| input.text.to_string()),
             value: value.clone(),
             category: category.clone(),
-            consent_topic: q
-                .consent
-                .as_ref()
-                .filter(|c| c.when == category)
-                .map(|c| c.topic.clone()),
+            consent_topic,
+            withdrawn_topic,
         }));
         if category != "skipped" {
             if let AnswerKind::Language(_) = q.kind {
@@ -994,6 +1001,75 @@ mod tests {
         );
         assert_eq!(out.status, Status::Completed);
         assert_eq!(next_due(&out.session), None);
+    }
+
+    /// The answer recorded when a resident replies `reply` to the flow's first question.
+    fn answer_to(source: &str, reply: &str) -> AnswerRecord {
+        let flow = rewired(source, |_| {});
+        let empty = BTreeMap::new();
+        let ctx = ctx_at(&empty);
+        let first = start(&flow, None, &ctx);
+        let input = Inbound {
+            text: reply,
+            media: &[],
+        };
+        let out = step(&flow, first.session, &input, &ctx);
+        out.effects
+            .into_iter()
+            .find_map(|e| match e {
+                Effect::Answer(a) => Some(a),
+                _ => None,
+            })
+            .expect("the reply is recorded as an answer")
+    }
+
+    const CONSENT_YES_NO: &str = "flow: f\nkeywords: [F]\nsteps:\n  - ask: follow-up\n    type: yes_no\n    optional: true\n    consent: { topic: youth-events }\n    text: Can we text you about youth events?\n  - say: Thanks\n";
+
+    #[test]
+    fn yes_to_a_consent_question_gives_its_topic_and_withdraws_nothing() {
+        let a = answer_to(CONSENT_YES_NO, "yes");
+        assert_eq!(a.consent_topic.as_deref(), Some("youth-events"));
+        assert_eq!(a.withdrawn_topic, None);
+    }
+
+    #[test]
+    fn no_to_a_consent_question_withdraws_its_topic() {
+        let a = answer_to(CONSENT_YES_NO, "no");
+        assert_eq!(a.category, "no");
+        assert_eq!(a.consent_topic, None);
+        assert_eq!(a.withdrawn_topic.as_deref(), Some("youth-events"));
+    }
+
+    #[test]
+    fn skipping_a_consent_question_neither_gives_nor_withdraws_consent() {
+        let a = answer_to(CONSENT_YES_NO, "skip");
+        assert_eq!(a.category, "skipped");
+        assert_eq!((a.consent_topic, a.withdrawn_topic), (None, None));
+    }
+
+    #[test]
+    fn any_other_choice_than_the_consenting_one_withdraws_the_topic() {
+        let source = "flow: f\nkeywords: [F]\nsteps:\n  - ask: news\n    choices:\n      weekly: Weekly\n      never: Never\n    consent: { topic: park-news, when: weekly }\n    text: Park news?\n  - say: Thanks\n";
+        let weekly = answer_to(source, "weekly");
+        assert_eq!(
+            (weekly.consent_topic.as_deref(), weekly.withdrawn_topic),
+            (Some("park-news"), None)
+        );
+        let never = answer_to(source, "never");
+        assert_eq!(
+            (never.consent_topic, never.withdrawn_topic.as_deref()),
+            (None, Some("park-news"))
+        );
+    }
+
+    #[test]
+    fn an_answer_to_a_question_without_consent_neither_gives_nor_withdraws_any() {
+        let source =
+            "flow: f\nkeywords: [F]\nsteps:\n  - ask: q\n    type: yes_no\n    text: Yes?\n";
+        for reply in ["yes", "no"] {
+            let a = answer_to(source, reply);
+            assert_eq!((a.consent_topic, a.withdrawn_topic), (None, None));
+        }
     }
 
     #[test]

@@ -78,19 +78,20 @@ pub fn command(
 /// Whether a repeat delivery of the text `sid` may be answered with the replies stored the
 /// first time, given the resident's consent now.
 ///
-/// A text that changed consent (STOP, START) is answered again only while what it set still
-/// holds: a late retry of an old STOP after the resident texted START again must not tell them
-/// they are unsubscribed. Any other text is answered again only while the resident is not
-/// opted out.
+/// A text that changed consent to everything (STOP, START) is answered again only while what
+/// it set still holds: a late retry of an old STOP after the resident texted START again must
+/// not tell them they are unsubscribed. Any other text, an answer that gave or withdrew consent
+/// to one topic among them, is answered again only while the resident is not opted out.
 pub fn may_replay(sid: &str, consent: &ConsentHistory) -> bool {
-    match consent
+    let whole: Vec<_> = consent
         .changes
         .iter()
-        .rposition(|(_, by)| by.as_deref() == Some(sid))
-    {
+        .filter(|e| e.topic.is_none())
+        .collect();
+    match whole.iter().rposition(|e| e.sid.as_deref() == Some(sid)) {
         Some(at) => {
-            let set = consent.changes[at].0;
-            consent.changes[at + 1..].iter().all(|(c, _)| *c == set)
+            let set = whole[at].change;
+            whole[at + 1..].iter().all(|e| e.change == set)
         }
         None => !consent.opted_out,
     }
@@ -100,15 +101,64 @@ pub fn may_replay(sid: &str, consent: &ConsentHistory) -> bool {
 mod tests {
     use super::*;
     use crate::store::ConsentChange::{OptIn, OptOut};
+    use crate::store::ConsentEvent;
 
     fn history(opted_out: bool, changes: &[(ConsentChange, &str)]) -> ConsentHistory {
         ConsentHistory {
             opted_out,
             changes: changes
                 .iter()
-                .map(|(c, s)| (*c, Some(s.to_string())))
+                .map(|(c, s)| ConsentEvent {
+                    change: *c,
+                    topic: None,
+                    sid: Some(s.to_string()),
+                })
                 .collect(),
         }
+    }
+
+    /// `history` with an answer `sid` that gave (`OptIn`) or withdrew (`OptOut`) `topic`.
+    fn with_answer(
+        mut h: ConsentHistory,
+        change: ConsentChange,
+        topic: &str,
+        sid: &str,
+    ) -> ConsentHistory {
+        h.changes.push(ConsentEvent {
+            change,
+            topic: Some(topic.into()),
+            sid: Some(sid.into()),
+        });
+        h
+    }
+
+    #[test]
+    fn a_start_retried_after_a_topic_was_withdrawn_is_confirmed_again() {
+        let h = with_answer(
+            history(false, &[(OptOut, "A"), (OptIn, "B")]),
+            OptOut,
+            "youth-events",
+            "W",
+        );
+        assert!(h.changes[2].is_withdrawal());
+        assert!(may_replay("B", &h), "the resident is still subscribed");
+        assert!(!may_replay("A", &h));
+    }
+
+    #[test]
+    fn an_answer_that_gave_or_withdrew_a_topic_is_answered_again_while_not_opted_out() {
+        let yes = with_answer(history(false, &[]), OptIn, "youth-events", "Y");
+        let no = with_answer(yes.clone(), OptOut, "youth-events", "N");
+        assert!(may_replay("Y", &no), "the next question is still the reply");
+        assert!(may_replay("N", &no));
+        let mut stopped = with_answer(no, OptOut, "youth-events", "N2");
+        stopped.changes.push(ConsentEvent {
+            change: OptOut,
+            topic: None,
+            sid: Some("S".into()),
+        });
+        stopped.opted_out = true;
+        assert!(!may_replay("N", &stopped));
     }
 
     #[test]

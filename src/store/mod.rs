@@ -121,6 +121,10 @@ pub struct ExportSession {
     pub answers: BTreeMap<String, ExportAnswer>,
 }
 
+/// One consent event as the backends read it for [`Store::consent_history`]: whether the
+/// contact is opted out now, the event's kind, topic and MessageSid (no kind: no event).
+type HistoryRow = (bool, Option<String>, Option<String>, Option<String>);
+
 /// What the database holds for a set of inbound texts, read back to check that every
 /// acknowledged text was stored exactly once (see [`Store::audit`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -340,16 +344,16 @@ impl Store {
             .collect())
     }
 
-    /// Whether `phone` has opted out now, and every opt-out and opt-in it made with the
-    /// MessageSid of the text that made it. A repeat delivery is answered from what was stored,
-    /// so this is checked on the way out.
+    /// Whether `phone` has opted out now, and every opt-out, opt-in and withdrawal of a topic
+    /// it made with the MessageSid of the text that made it. A repeat delivery is answered from
+    /// what was stored, so this is checked on the way out.
     pub async fn consent_history(&self, phone: &str) -> Result<ConsentHistory, StoreError> {
         let rows = match self {
             Store::Sqlite(s) => s.consent_history(phone).await?,
             Store::Postgres(s) => s.consent_history(phone).await?,
         };
         let mut history = ConsentHistory::default();
-        for (opted_out, kind, sid) in rows {
+        for (opted_out, kind, topic, sid) in rows {
             history.opted_out = opted_out;
             let change = match kind.as_deref() {
                 Some("opt_out") => ConsentChange::OptOut,
@@ -359,7 +363,7 @@ impl Store {
                     return Err(StoreError::Corrupt(format!("consent event kind {other:?}")));
                 }
             };
-            history.changes.push((change, sid));
+            history.changes.push(ConsentEvent { change, topic, sid });
         }
         Ok(history)
     }

@@ -115,12 +115,30 @@ pub enum ConsentChange {
     OptIn,
 }
 
-/// A resident's consent now and every change to it, oldest first, with the provider id of the
-/// text that made it.
+/// A resident's consent now and every change to it, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConsentHistory {
     pub opted_out: bool,
-    pub changes: Vec<(ConsentChange, Option<String>)>,
+    pub changes: Vec<ConsentEvent>,
+}
+
+/// One recorded change of a resident's consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvent {
+    pub change: ConsentChange,
+    /// What it is about: None for everything (STOP, START, a list imported without a topic);
+    /// a topic for an answer to a consent question (an opt-in, or, for any other answer, a
+    /// withdrawal of that topic alone) or a list imported for it.
+    pub topic: Option<String>,
+    /// The provider id (MessageSid) of the text that made it, when a text did.
+    pub sid: Option<String>,
+}
+
+impl ConsentEvent {
+    /// A "no" to a consent question: the topic is withdrawn, nothing else.
+    pub fn is_withdrawal(&self) -> bool {
+        self.change == ConsentChange::OptOut && self.topic.is_some()
+    }
 }
 
 /// Everything one inbound text changes; the store applies it in one transaction.

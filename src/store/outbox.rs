@@ -342,12 +342,50 @@ pub(super) fn invitation_session(
     Ok(s)
 }
 
-/// The SQL condition "contact `c` consented to `topic`" (an opt-in for it, or for everything),
-/// with the topic as parameter `param`.
-pub(super) fn topic_sql(param: &str) -> String {
+/// The SQL dialect of a query built here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The SQL condition "contact `c` may be texted first about `topic` now", with `topic` an SQL
+/// expression (a column or a parameter) that is NULL for a text about no topic in particular.
+///
+/// The contact has not opted out (STOP), and the latest of their consent events that concern
+/// the topic — those for the topic itself and those for everything (no topic) — is an opt-in.
+/// Events are ordered by when consent was given or withdrawn (`given_at`, for an imported list,
+/// else when it was recorded), then by id. So a "no" to a consent question (an opt-out of its
+/// topic) withdraws that topic alone, and a later "yes" or START consents again. For no
+/// topic in particular, any opt-in not withdrawn since will do.
+///
+/// Written as "an opt-in with no opt-out after it" so each contact's events are looked up by
+/// `consent_events_contact (contact_id, id)`: a contact has a handful of events, and the
+/// audience query runs this once per contact.
+pub(super) fn consent_sql(dialect: Dialect, topic: &str) -> String {
+    let (not_opted_out, e_at, w_at) = match dialect {
+        Dialect::Sqlite => (
+            "c.opted_out = 0",
+            // Times are RFC 3339 text of varying width: compare them as times.
+            "julianday(COALESCE(e.given_at, e.created_at))",
+            "julianday(COALESCE(w.given_at, w.created_at))",
+        ),
+        Dialect::Postgres => (
+            "NOT c.opted_out",
+            "COALESCE(e.given_at, e.created_at)",
+            "COALESCE(w.given_at, w.created_at)",
+        ),
+    };
     format!(
-        "EXISTS (SELECT 1 FROM consent_events t WHERE t.contact_id = c.id AND t.kind = 'opt_in'
-                 AND (t.topic IS NULL OR t.topic = {param}))"
+        "({not_opted_out} AND EXISTS (
+            SELECT 1 FROM consent_events e
+            WHERE e.contact_id = c.id AND e.kind = 'opt_in'
+              AND ({topic} IS NULL OR e.topic IS NULL OR e.topic = {topic})
+              AND NOT EXISTS (
+                  SELECT 1 FROM consent_events w
+                  WHERE w.contact_id = c.id AND w.kind = 'opt_out'
+                    AND (w.topic IS NULL OR w.topic = COALESCE({topic}, e.topic))
+                    AND ({w_at}, w.id) > ({e_at}, e.id))))"
     )
 }
 

@@ -474,6 +474,7 @@ async fn write_conversations(
                 answers.value.push(pg_text(&a.value).into_owned());
                 answers.category.push(a.category.as_str());
                 answers.consent_topic.push(a.consent_topic.as_deref());
+                answers.withdrawn_topic.push(a.withdrawn_topic.as_deref());
             }
             for r in &d.requests {
                 requests.sid.push(msg.sid.as_str());
@@ -542,18 +543,21 @@ async fn write_conversations(
             RETURNING id, sid, contact_id, session_id, from_addr, to_addr, route, created_at
          ), answer_rows AS (
             INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question, raw,
-                                 value, category, message_id, answered_at, consent_topic)
+                                 value, category, message_id, answered_at, consent_topic,
+                                 withdrawn_topic)
             SELECT i.session_id, i.contact_id, a.flow, a.version, a.question, a.raw, a.value,
-                   a.category, i.id, i.created_at, a.consent_topic
+                   a.category, i.id, i.created_at, a.consent_topic, a.withdrawn_topic
             FROM unnest($30::text[], $31::text[], $32::text[], $33::text[], $34::text[],
-                        $35::text[], $36::text[], $48::text[])
-                 AS a(sid, flow, version, question, raw, value, category, consent_topic)
+                        $35::text[], $36::text[], $48::text[], $49::text[])
+                 AS a(sid, flow, version, question, raw, value, category, consent_topic,
+                      withdrawn_topic)
             JOIN inbound i ON i.sid = a.sid
             WHERE i.session_id IS NOT NULL
             ON CONFLICT (session_id, question) DO UPDATE SET
                 raw = excluded.raw, value = excluded.value, category = excluded.category,
                 message_id = excluded.message_id, answered_at = excluded.answered_at,
-                consent_topic = excluded.consent_topic
+                consent_topic = excluded.consent_topic,
+                withdrawn_topic = excluded.withdrawn_topic
          ), request_rows AS (
             INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
                                           description, location, photo, created_at)
@@ -625,6 +629,7 @@ async fn write_conversations(
     .bind(&replies.encoding)
     .bind(&replies.segments)
     .bind(&answers.consent_topic)
+    .bind(&answers.withdrawn_topic)
     .fetch_one(&mut **tx)
     .await?;
     if usize::try_from(stored).ok() != Some(inbound.sid.len()) {
@@ -702,6 +707,7 @@ struct AnswerColumns<'a> {
     value: Vec<String>,
     category: Vec<&'a str>,
     consent_topic: Vec<Option<&'a str>>,
+    withdrawn_topic: Vec<Option<&'a str>>,
 }
 
 #[derive(Default)]

@@ -619,6 +619,7 @@ impl PgStore {
         };
         let mut answers = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut consent_topics: Vec<Option<&str>> = Vec::new();
+        let mut withdrawn_topics: Vec<Option<&str>> = Vec::new();
         let mut requests = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         if session_id.is_some() {
             for i in last_answer_per_question(&d.answers) {
@@ -628,6 +629,7 @@ impl PgStore {
                 answers.2.push(a.value.as_str());
                 answers.3.push(a.category.as_str());
                 consent_topics.push(a.consent_topic.as_deref());
+                withdrawn_topics.push(a.withdrawn_topic.as_deref());
             }
             for r in &d.requests {
                 requests.0.push(r.code.as_str());
@@ -656,16 +658,19 @@ impl PgStore {
                 RETURNING id
              ), answer_rows AS (
                 INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question, raw,
-                                     value, category, message_id, answered_at, consent_topic)
+                                     value, category, message_id, answered_at, consent_topic,
+                                     withdrawn_topic)
                 SELECT $3, $2, $12, $13, a.question, a.raw, a.value, a.category, inbound.id, $11,
-                       a.consent_topic
+                       a.consent_topic, a.withdrawn_topic
                 FROM inbound,
-                     unnest($14::text[], $15::text[], $16::text[], $17::text[], $26::text[])
-                         AS a(question, raw, value, category, consent_topic)
+                     unnest($14::text[], $15::text[], $16::text[], $17::text[], $26::text[],
+                            $27::text[])
+                         AS a(question, raw, value, category, consent_topic, withdrawn_topic)
                 ON CONFLICT (session_id, question) DO UPDATE SET
                     raw = excluded.raw, value = excluded.value, category = excluded.category,
                     message_id = excluded.message_id, answered_at = excluded.answered_at,
-                    consent_topic = excluded.consent_topic
+                    consent_topic = excluded.consent_topic,
+                    withdrawn_topic = excluded.withdrawn_topic
              ), request_rows AS (
                 INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
                                               description, location, photo, created_at)
@@ -711,6 +716,7 @@ impl PgStore {
         .bind(&replies.1)
         .bind(&replies.2)
         .bind(&consent_topics)
+        .bind(&withdrawn_topics)
         .execute(&mut *tx)
         .await;
         match stored {
@@ -781,14 +787,11 @@ impl PgStore {
         Ok(())
     }
 
-    /// See [`super::Store::consent_history`]: (opted out, event kind, its MessageSid) rows,
-    /// oldest event first.
-    pub async fn consent_history(
-        &self,
-        phone: &str,
-    ) -> Result<Vec<(bool, Option<String>, Option<String>)>, StoreError> {
+    /// See [`super::Store::consent_history`]: (opted out, event kind, its topic, its
+    /// MessageSid) rows, oldest event first.
+    pub async fn consent_history(&self, phone: &str) -> Result<Vec<super::HistoryRow>, StoreError> {
         Ok(sqlx::query_as(
-            "SELECT c.opted_out, e.kind, e.message_sid
+            "SELECT c.opted_out, e.kind, e.topic, e.message_sid
              FROM contacts c LEFT JOIN consent_events e ON e.contact_id = c.id
              WHERE c.phone = $1 ORDER BY e.id",
         )

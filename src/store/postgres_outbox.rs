@@ -53,10 +53,6 @@ pub(super) async fn insert(
     .await?)
 }
 
-/// A contact may receive unsolicited texts: a recorded opt-in, not opted out since.
-const CONSENTED: &str = "(NOT c.opted_out AND EXISTS (SELECT 1 FROM consent_events e
-                          WHERE e.contact_id = c.id AND e.kind = 'opt_in'))";
-
 /// A reminder is superseded once its session is no longer waiting as it was when the reminder
 /// was queued: ended, or touched by a text from the resident since (the sweep that queues a
 /// reminder leaves `updated_at` alone).
@@ -74,11 +70,10 @@ pub(super) async fn claim(
     let now = ts(spec.now);
     // A broadcast to a topic goes only to who still consents to it (or to everything) now,
     // not merely when it was queued.
-    let topic = topic_sql("b.topic");
+    let consented = consent_sql(Dialect::Postgres, "b.topic");
     let rows = sqlx::query(&format!(
         "SELECT o.id, o.kind, o.to_addr, o.segments, o.body, o.attempts, o.contact_id,
-                o.session_id, c.time_zone, c.opted_out,
-                ({CONSENTED} AND (b.topic IS NULL OR {topic})) AS consented,
+                o.session_id, c.time_zone, c.opted_out, {consented} AS consented,
                 c.invalid_at IS NOT NULL AS invalid, c.unreachable_at IS NOT NULL AS unreachable,
                 {SUPERSEDED} AS superseded
          FROM outbox o JOIN contacts c ON c.id = o.contact_id
@@ -635,30 +630,28 @@ pub(super) async fn requeue(pool: &PgPool, id: i64, now: Timestamp) -> Result<()
     Ok(())
 }
 
-/// The audience query: consenting, reachable contacts, narrowed by `audience` (its value is
-/// `$1`) and by a consent topic (the next parameter) when `topic`.
+/// The audience query: contacts who consent (to the topic, when `topic`) and are reachable,
+/// narrowed by `audience`. Its value is `$1`, and the topic the next parameter.
 fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
-    let mut sql = format!(
-        "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
-         WHERE {CONSENTED} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL"
-    );
+    let mut filter = String::new();
     let topic_param = match audience {
         Audience::Everyone => "$1",
         Audience::Field { name, .. } => {
             check_field(name)?;
-            sql.push_str(&format!(" AND c.fields->>'{name}' = $1"));
+            filter.push_str(&format!(" AND c.fields->>'{name}' = $1"));
             "$2"
         }
         Audience::Phones(_) => {
-            sql.push_str(" AND c.phone = ANY($1)");
+            filter.push_str(" AND c.phone = ANY($1)");
             "$2"
         }
     };
-    if topic {
-        sql.push_str(&format!(" AND {}", topic_sql(topic_param)));
-    }
-    sql.push_str(" ORDER BY c.id");
-    Ok(sql)
+    let consented = consent_sql(Dialect::Postgres, if topic { topic_param } else { "NULL" });
+    Ok(format!(
+        "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
+         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}
+         ORDER BY c.id"
+    ))
 }
 
 /// See [`super::Store::audience`].

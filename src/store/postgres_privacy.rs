@@ -140,7 +140,7 @@ impl PgStore {
             outbox: Vec::new(),
         };
         for r in sqlx::query(
-            "SELECT kind, text, source, created_at FROM consent_events
+            "SELECT kind, topic, text, message_sid, source, created_at FROM consent_events
              WHERE contact_id = $1 ORDER BY id",
         )
         .bind(id)
@@ -149,7 +149,9 @@ impl PgStore {
         {
             record.consent.push(ConsentRecord {
                 kind: r.try_get("kind")?,
+                topic: r.try_get("topic")?,
                 text: r.try_get("text")?,
+                message_sid: r.try_get("message_sid")?,
                 source: r.try_get("source")?,
                 at: at(&r, "created_at")?,
             });

@@ -72,11 +72,29 @@ pub struct Forgotten {
 /// One consent change, as held.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsentRecord {
+    /// `opt_in` or `opt_out`.
     pub kind: String,
+    /// What it is about; None for everything. An `opt_out` with a topic is a withdrawal of
+    /// that topic alone (a "no" to a consent question), not a STOP.
+    pub topic: Option<String>,
     /// The text that made it (empty for an imported list).
     pub text: String,
+    /// The MessageSid of that text, when a text made it.
+    pub message_sid: Option<String>,
     pub source: Option<String>,
     pub at: Timestamp,
+}
+
+impl ConsentRecord {
+    /// What the change was, for a person to read: `opt_in`, `opt_out` (STOP), `opt_in to
+    /// <topic>` or `withdrawal of <topic>`.
+    pub fn describe(&self) -> String {
+        match (self.kind.as_str(), &self.topic) {
+            ("opt_out", Some(topic)) => format!("withdrawal of {topic}"),
+            ("opt_in", Some(topic)) => format!("opt_in to {topic}"),
+            (kind, _) => kind.to_string(),
+        }
+    }
 }
 
 /// One answer, as held.

@@ -28,7 +28,9 @@ use super::sqlite_writer::{
     SQL_FIND_INBOUND, SQL_INBOUND, SQL_NEW_SESSION, SQL_REPLIES_OF, SQL_REPLY, SQL_REQUEST,
     SQL_UPDATE_SESSION, SQL_UPSERT_CONTACT,
 };
-use super::{AuditRows, ExportAnswer, ExportSession, Handled, RecordedFlow, StoreError};
+use super::{
+    AuditRows, ExportAnswer, ExportSession, Handled, HistoryRow, RecordedFlow, StoreError,
+};
 use crate::flow::catalog::{Catalog, SourceFile};
 use crate::flow::engine::Session;
 use crate::sms::segments;
@@ -54,7 +56,7 @@ impl std::fmt::Debug for Writes {
 
 /// The contact's consent now, with one row per consent event, oldest first (one row with no
 /// event when there is none).
-const SQL_CONSENT_HISTORY: &str = "SELECT c.opted_out, e.kind, e.message_sid
+const SQL_CONSENT_HISTORY: &str = "SELECT c.opted_out, e.kind, e.topic, e.message_sid
      FROM contacts c LEFT JOIN consent_events e ON e.contact_id = c.id
      WHERE c.phone = ? ORDER BY e.id";
 
@@ -426,6 +428,8 @@ async fn apply(
                     .bind(&a.category)
                     .bind(inbound_id)
                     .bind(&now)
+                    .bind(&a.consent_topic)
+                    .bind(&a.withdrawn_topic)
                     .execute(&mut *tx)
                     .await?;
             }
@@ -500,18 +504,18 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// See [`super::Store::consent_history`]: (opted out, event kind, its MessageSid) rows.
-    pub async fn consent_history(
-        &self,
-        phone: &str,
-    ) -> Result<Vec<(bool, Option<String>, Option<String>)>, StoreError> {
-        let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(SQL_CONSENT_HISTORY)
+    /// See [`super::Store::consent_history`]: (opted out, event kind, its topic, its
+    /// MessageSid) rows.
+    pub async fn consent_history(&self, phone: &str) -> Result<Vec<HistoryRow>, StoreError> {
+        // SQLite's booleans are integers.
+        type Stored = (i64, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Stored> = sqlx::query_as(SQL_CONSENT_HISTORY)
             .bind(phone)
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
-            .map(|(o, kind, sid)| (o != 0, kind, sid))
+            .map(|(o, kind, topic, sid)| (o != 0, kind, topic, sid))
             .collect())
     }
 

@@ -161,7 +161,7 @@ impl SqliteStore {
             outbox: Vec::new(),
         };
         for r in sqlx::query(
-            "SELECT kind, text, source, created_at FROM consent_events
+            "SELECT kind, topic, text, message_sid, source, created_at FROM consent_events
              WHERE contact_id = ? ORDER BY id",
         )
         .bind(id)
@@ -170,7 +170,9 @@ impl SqliteStore {
         {
             record.consent.push(ConsentRecord {
                 kind: r.try_get("kind")?,
+                topic: r.try_get("topic")?,
                 text: r.try_get("text")?,
+                message_sid: r.try_get("message_sid")?,
                 source: r.try_get("source")?,
                 at: at(&r, "created_at")?,
             });

@@ -79,12 +79,13 @@ pub const SQL_INBOUND: &str =
      VALUES ('in', ?, ?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?) RETURNING id";
 pub const SQL_ANSWER: &str =
     "INSERT INTO answers (session_id, contact_id, flow_id, flow_version, question,
-                          raw, value, category, message_id, answered_at, consent_topic)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                          raw, value, category, message_id, answered_at, consent_topic,
+                          withdrawn_topic)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (session_id, question) DO UPDATE SET
         raw = excluded.raw, value = excluded.value, category = excluded.category,
         message_id = excluded.message_id, answered_at = excluded.answered_at,
-        consent_topic = excluded.consent_topic";
+        consent_topic = excluded.consent_topic, withdrawn_topic = excluded.withdrawn_topic";
 pub const SQL_REQUEST: &str =
     "INSERT INTO service_requests (code, session_id, contact_id, flow_id, service,
                                    description, location, photo, created_at)
@@ -567,6 +568,7 @@ fn apply(conn: &Connection, msg: &InboundText, decide: Decide) -> Result<Handled
                 inbound_id,
                 now,
                 a.consent_topic,
+                a.withdrawn_topic,
             ])?;
         }
         for r in &d.requests {
