@@ -46,6 +46,8 @@ bash .ci/python.sh
 echo "== format and lints"
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# The console's editor is a committed esbuild bundle: it must be what its sources build.
+bash console-editor/build.sh --check
 
 echo "== tests"
 cargo test --locked --no-fail-fast --lib --bins --tests
