@@ -86,6 +86,15 @@ impl Backend {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Runs a statement that returns nothing.
+    async fn exec(&self, sql: &str) {
+        match &self.store {
+            Store::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+            Store::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(drop),
+        }
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// Row counts of every table, to show that nothing changed.
     async fn counts(&self) -> BTreeMap<&'static str, i64> {
         let mut out = BTreeMap::new();
@@ -151,6 +160,7 @@ contract!(
     the_same_message_sid_from_two_numbers_among_many_is_stored_once,
     every_write_path_records_a_no_to_a_consent_question_as_a_withdrawal_of_its_topic,
     consent_to_a_topic_follows_the_latest_event_for_it_or_for_everything_by_when_it_was_given,
+    an_audience_counted_in_the_database_is_the_listed_audience_counted,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1877,4 +1887,96 @@ async fn consent_to_a_topic_follows_the_latest_event_for_it_or_for_everything_by
         .map(|m| m.phone)
         .collect();
     assert_eq!(everyone, [listed, restarted]);
+}
+
+async fn an_audience_counted_in_the_database_is_the_listed_audience_counted(b: Backend) {
+    let store = &b.store;
+    let phones = [
+        "+15025550001",
+        "+15025550002",
+        "+15025550003",
+        "+15027770004",
+        "+12065550005",
+        "+18085550006",
+        "+442071838750",
+        "+1502555",
+        "+1502555000x",
+        "+150255500012",
+        "+15025550009",
+    ];
+    common::consenting(store, &phones).await;
+    let pseudonyms = civictext::startup::pseudonyms(&civictext::config::Settings::default(), store)
+        .await
+        .unwrap();
+    let topical = ["+15025550010", "+12065550011"].map(|phone| civictext::store::ImportedConsent {
+        phone: phone.to_string(),
+        source: "import:park-list".into(),
+        given_at: at("2026-05-01T15:00:00Z"),
+        topic: Some("park-news".into()),
+        erased_hash: pseudonyms.erased_number(phone),
+    });
+    store
+        .import_consents(&topical, Timestamp::now())
+        .await
+        .unwrap();
+    for sql in [
+        "UPDATE contacts SET language = 'es' WHERE phone IN ('+15025550002', '+15027770004', '+12065550011')",
+        "UPDATE contacts SET language = 'en' WHERE phone = '+15025550003'",
+        "UPDATE contacts SET time_zone = 'America/Denver' WHERE phone IN ('+15025550003', '+442071838750')",
+        "UPDATE contacts SET opted_out = TRUE WHERE phone = '+15025550009'",
+    ] {
+        b.exec(sql).await;
+    }
+    match store {
+        Store::Sqlite(_) => b.exec("UPDATE contacts SET fields = '{\"zip\": \"40202\"}' WHERE phone LIKE '+1502%'").await,
+        Store::Postgres(_) => b.exec("UPDATE contacts SET fields = '{\"zip\": \"40202\"}'::jsonb WHERE phone LIKE '+1502%'").await,
+    }
+
+    let audiences = [
+        (Audience::Everyone, None),
+        (
+            Audience::Field {
+                name: "zip".into(),
+                value: "40202".into(),
+            },
+            None,
+        ),
+        (
+            Audience::Phones(vec!["+15025550002".into(), "+442071838750".into()]),
+            None,
+        ),
+        (Audience::Everyone, Some("park-news")),
+    ];
+    for (audience, topic) in &audiences {
+        let listed = store.audience(audience, *topic).await.unwrap();
+        let mut want = civictext::outbound::compose::groups(&listed);
+        want.sort();
+        let mut counted = store.audience_groups(audience, *topic).await.unwrap();
+        counted.sort();
+        assert_eq!(counted, want, "{audience:?} {topic:?}");
+    }
+    let everyone = store
+        .audience_groups(&Audience::Everyone, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        everyone.iter().map(|g| g.members).sum::<u64>(),
+        12,
+        "every consenting number but the one that opted out: {everyone:?}"
+    );
+    assert!(
+        everyone
+            .iter()
+            .any(|g| g.area_code.as_deref() == Some("808") && g.members == 1),
+        "{everyone:?}"
+    );
+    assert_eq!(
+        everyone
+            .iter()
+            .filter(|g| g.area_code.is_none())
+            .map(|g| g.members)
+            .sum::<u64>(),
+        4,
+        "numbers that are not +1 and ten digits have no area code: {everyone:?}"
+    );
 }

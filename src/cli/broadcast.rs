@@ -443,7 +443,8 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
             send_at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z")
         )?;
         let quiet = crate::outbound::quiet_hours::parse_setting(&settings.quiet_hours)?;
-        if let Some(f) = compose::quiet_forecast(quiet, send_at, &members, &zone) {
+        if let Some(f) = compose::quiet_forecast(quiet, send_at, &compose::groups(&members), &zone)
+        {
             writeln!(out, "{}", quiet_line(&f, &zone))?;
         }
         if let Some(rows) = &consents {
@@ -520,7 +521,7 @@ fn print_costs(
     members: &[AudienceMember],
     price: f64,
 ) -> std::io::Result<()> {
-    let e = compose::estimate(texts, members, price);
+    let e = compose::estimate(texts, &compose::groups(members), price);
     writeln!(out, "Cost:")?;
     writeln!(
         out,

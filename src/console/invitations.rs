@@ -432,16 +432,17 @@ pub async fn preview(
         Ok(d) => d,
         Err(errors) => return refused(&state, &staff, form, errors),
     };
-    let members = state
+    // Counted in the database: a preview never lists the residents it would reach.
+    let audience = state
         .gateway
         .store
-        .audience(&draft.audience, draft.topic.as_deref())
+        .audience_groups(&draft.audience, draft.topic.as_deref())
         .await?;
-    let estimate = compose::estimate(&draft.texts, &members, compose::DEFAULT_PRICE_PER_SEGMENT);
+    let estimate = compose::estimate(&draft.texts, &audience, compose::DEFAULT_PRICE_PER_SEGMENT);
     let forecast = compose::quiet_forecast(
         state.console.quiet_hours,
         draft.send_at,
-        &members,
+        &audience,
         &state.gateway.time_zone,
     );
     let quiet = quiet_words(&state, forecast, estimate.recipients);

@@ -9,12 +9,12 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use super::quiet_hours::QuietHours;
-use super::zones::resident_zones;
+use super::zones::{area_code, zones_of};
 use crate::flow::engine::{self, Status};
 use crate::flow::model::Flow;
 use crate::flow::render::MAX_MESSAGE_CHARS;
 use crate::sms::segments::{self, Encoding};
-use crate::store::{AudienceMember, Invitation};
+use crate::store::{AudienceGroup, AudienceMember, Invitation};
 
 /// The price of one SMS segment used for estimates unless told otherwise (USD; Twilio's US
 /// list price).
@@ -146,14 +146,43 @@ pub fn text_for<'a>(texts: &'a [(String, String)], language: Option<&str>) -> &'
         .unwrap_or(&texts[0])
 }
 
-/// Recipients, segments and cost per language of sending `texts` to `members`.
-pub fn estimate(texts: &[(String, String)], members: &[AudienceMember], price: f64) -> Estimate {
+/// What an audience is counted by: language, own time zone, area code.
+type GroupKey<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+/// `members` counted as the store counts an audience (see [`AudienceGroup`]), for a list of
+/// recipients already at hand (a dry run prints them).
+pub fn groups(members: &[AudienceMember]) -> Vec<AudienceGroup> {
+    let mut counts: BTreeMap<GroupKey, u64> = BTreeMap::new();
+    for m in members {
+        *counts
+            .entry((
+                m.language.as_deref(),
+                m.time_zone.as_deref(),
+                area_code(&m.phone),
+            ))
+            .or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(
+            |((language, time_zone, area_code), members)| AudienceGroup {
+                language: language.map(str::to_string),
+                time_zone: time_zone.map(str::to_string),
+                area_code: area_code.map(str::to_string),
+                members,
+            },
+        )
+        .collect()
+}
+
+/// Recipients, segments and cost per language of sending `texts` to an audience.
+pub fn estimate(texts: &[(String, String)], audience: &[AudienceGroup], price: f64) -> Estimate {
     let mut per_lang: BTreeMap<&str, u64> = BTreeMap::new();
     if !texts.is_empty() {
-        for m in members {
+        for g in audience {
             *per_lang
-                .entry(text_for(texts, m.language.as_deref()).0.as_str())
-                .or_default() += 1;
+                .entry(text_for(texts, g.language.as_deref()).0.as_str())
+                .or_default() += g.members;
         }
     }
     let languages: Vec<LanguageCost> = texts
@@ -180,7 +209,7 @@ pub fn estimate(texts: &[(String, String)], members: &[AudienceMember], price: f
         .collect();
     let total_segments = languages.iter().map(|l| l.total_segments).sum();
     Estimate {
-        recipients: members.len() as u64,
+        recipients: audience.iter().map(|g| g.members).sum(),
         total_segments,
         cost: total_segments as f64 * price,
         price_per_segment: price,
@@ -198,21 +227,21 @@ pub struct QuietForecast {
     pub until: Option<Timestamp>,
 }
 
-/// Which of `members` quiet hours will hold if the broadcast goes at `send_at` (each resident
+/// Which of an audience quiet hours will hold if the broadcast goes at `send_at` (each resident
 /// in their own zone, else their area code's, else `gateway_zone`); None without quiet hours.
 pub fn quiet_forecast(
     quiet: Option<QuietHours>,
     send_at: Timestamp,
-    members: &[AudienceMember],
+    audience: &[AudienceGroup],
     gateway_zone: &TimeZone,
 ) -> Option<QuietForecast> {
     let window = quiet?;
     let mut held = 0;
     let mut until: Option<Timestamp> = None;
-    for m in members {
-        let zones = resident_zones(m.time_zone.as_deref(), &m.phone, gateway_zone);
+    for g in audience {
+        let zones = zones_of(g.time_zone.as_deref(), g.area_code.as_deref(), gateway_zone);
         if let Some(t) = window.wait_until(send_at, &zones) {
-            held += 1;
+            held += g.members;
             until = Some(until.map_or(t, |u| u.max(t)));
         }
     }
@@ -285,7 +314,7 @@ mod tests {
             member(2, "+15025550002", Some("en")),
             member(3, "+15025550003", Some("fr")),
         ];
-        let e = estimate(&texts, &members, 0.01);
+        let e = estimate(&texts, &groups(&members), 0.01);
         assert_eq!(e.recipients, 3);
         assert_eq!(e.languages[0].recipients, 2);
         assert_eq!(e.languages[1].recipients, 1);
@@ -305,10 +334,80 @@ mod tests {
             member(1, "+15025550001", None),
             member(2, "+12065550002", None),
         ];
-        let f = quiet_forecast(Some(q), at, &members, &gateway).unwrap();
+        let f = quiet_forecast(Some(q), at, &groups(&members), &gateway).unwrap();
         assert_eq!(f.held, 1);
         assert_eq!(f.until, Some("2026-01-16T13:00:00Z".parse().unwrap()));
-        assert!(quiet_forecast(None, at, &members, &gateway).is_none());
+        assert!(quiet_forecast(None, at, &groups(&members), &gateway).is_none());
+    }
+
+    #[test]
+    fn residents_are_counted_by_language_own_zone_and_area_code() {
+        let mut members = vec![
+            member(1, "+15025550001", Some("es")),
+            member(2, "+15025550002", Some("es")),
+            member(3, "+15027770003", Some("es")),
+            member(4, "+12065550004", Some("es")),
+            member(5, "+15025550005", None),
+            member(6, "+442071838750", None),
+            member(7, "+1502555", None),
+        ];
+        members[1].time_zone = Some("America/Denver".into());
+        let g = groups(&members);
+        let counted: Vec<(GroupKey, u64)> = g
+            .iter()
+            .map(|g| {
+                (
+                    (
+                        g.language.as_deref(),
+                        g.time_zone.as_deref(),
+                        g.area_code.as_deref(),
+                    ),
+                    g.members,
+                )
+            })
+            .collect();
+        assert_eq!(
+            counted,
+            [
+                ((None, None, None), 2),
+                ((None, None, Some("502")), 1),
+                ((Some("es"), None, Some("206")), 1),
+                ((Some("es"), None, Some("502")), 2),
+                ((Some("es"), Some("America/Denver"), Some("502")), 1),
+            ]
+        );
+        assert_eq!(g.iter().map(|g| g.members).sum::<u64>(), 7);
+    }
+
+    #[test]
+    fn a_large_group_is_held_as_a_whole_and_counted_as_its_members() {
+        let q: QuietHours = "21:00-08:00".parse().unwrap();
+        let gateway = TimeZone::get("America/Chicago").unwrap();
+        let at: Timestamp = "2026-01-16T02:30:00Z".parse().unwrap();
+        let audience = [
+            AudienceGroup {
+                language: None,
+                time_zone: None,
+                area_code: Some("502".into()),
+                members: 40_000,
+            },
+            AudienceGroup {
+                language: Some("es".into()),
+                time_zone: Some("America/Los_Angeles".into()),
+                area_code: Some("502".into()),
+                members: 7,
+            },
+        ];
+        let f = quiet_forecast(Some(q), at, &audience, &gateway).unwrap();
+        assert_eq!(f.held, 40_000);
+        let texts = vec![
+            ("en".to_string(), "Meeting Tuesday.".to_string()),
+            ("es".to_string(), "Reunión el martes.".to_string()),
+        ];
+        let e = estimate(&texts, &audience, 0.01);
+        assert_eq!(e.recipients, 40_007);
+        assert_eq!(e.languages[0].recipients, 40_000);
+        assert_eq!(e.languages[1].recipients, 7);
     }
 
     #[test]

@@ -27,23 +27,39 @@ fn table() -> &'static HashMap<&'static str, Vec<TimeZone>> {
     })
 }
 
-/// The zones an area code covers (empty when unknown), for `+1NPANXXXXXX` numbers.
-pub fn area_code_zones(phone: &str) -> Vec<TimeZone> {
+/// The area code (NPA) of a `+1NPANXXXXXX` number; None for any other number. The store's
+/// audience counts (`AudienceGroup::area_code`) apply the same rule in SQL.
+pub fn area_code(phone: &str) -> Option<&str> {
     match phone.strip_prefix("+1") {
         Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => {
-            table().get(&rest[..3]).cloned().unwrap_or_default()
+            Some(&rest[..3])
         }
-        _ => Vec::new(),
+        _ => None,
     }
+}
+
+/// The zones an area code covers (empty when unknown), for `+1NPANXXXXXX` numbers.
+pub fn area_code_zones(phone: &str) -> Vec<TimeZone> {
+    zones_of_area_code(area_code(phone))
+}
+
+fn zones_of_area_code(npa: Option<&str>) -> Vec<TimeZone> {
+    npa.and_then(|npa| table().get(npa).cloned())
+        .unwrap_or_default()
 }
 
 /// The zones a resident may be in: `own` (an IANA name stored on the contact) if valid, else
 /// the number's area code zones, else `fallback` (the gateway's zone).
 pub fn resident_zones(own: Option<&str>, phone: &str, fallback: &TimeZone) -> Vec<TimeZone> {
+    zones_of(own, area_code(phone), fallback)
+}
+
+/// [`resident_zones`] for a resident known by their area code (`npa`) rather than their number.
+pub fn zones_of(own: Option<&str>, npa: Option<&str>, fallback: &TimeZone) -> Vec<TimeZone> {
     if let Some(tz) = own.and_then(|z| TimeZone::get(z).ok()) {
         return vec![tz];
     }
-    let zones = area_code_zones(phone);
+    let zones = zones_of_area_code(npa);
     if zones.is_empty() {
         vec![fallback.clone()]
     } else {

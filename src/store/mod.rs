@@ -44,10 +44,10 @@ pub use auth::{AuditEntry, NewAuditEntry, TokenRecord};
 pub use gauges::OperationalGauges;
 pub use model::*;
 pub use outbox::{
-    Audience, AudienceMember, BroadcastProgress, BroadcastSummary, Candidate, Claim, ClaimPolicy,
-    ClaimSpec, ClaimedText, ConsentImport, DeliveryUpdate, ImportedConsent, InDoubtText,
-    Invitation, NewBroadcast, OutboxKind, OutboxText, RecipientFact, RecordedSend, SendOutcome,
-    Verdict,
+    Audience, AudienceGroup, AudienceMember, BroadcastProgress, BroadcastSummary, Candidate, Claim,
+    ClaimPolicy, ClaimSpec, ClaimedText, ConsentImport, DeliveryUpdate, ImportedConsent,
+    InDoubtText, Invitation, NewBroadcast, OutboxKind, OutboxText, RecipientFact, RecordedSend,
+    SendOutcome, Verdict,
 };
 pub use requests::{NewRequest, RequestInfo, RequestUpdated, StatusChange, StatusHistoryEntry};
 pub use staff::{NewStaffAudit, StaffAuditEntry, StaffRecord};

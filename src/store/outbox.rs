@@ -281,6 +281,18 @@ pub struct AudienceMember {
     pub time_zone: Option<String>,
 }
 
+/// Consenting, reachable contacts of an audience counted by what decides a text's cost and
+/// when quiet hours let it go: language, own time zone and North American area code. A preview
+/// needs only these counts, and counting in the database keeps it fast for any audience size.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AudienceGroup {
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+    /// The area code of a `+1` number of ten digits; None for any other number.
+    pub area_code: Option<String>,
+    pub members: u64,
+}
+
 /// A broadcast as staff see it in a list: what, to whom, by whom, when, and how far it got.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BroadcastSummary {
@@ -491,6 +503,23 @@ impl super::Store {
             }
             super::Store::Postgres(s) => {
                 super::postgres_outbox::audience(s.pool(), audience, topic).await
+            }
+        }
+    }
+
+    /// Who a broadcast to `audience` (consenting to `topic`, if given) would reach now, counted
+    /// in groups (see [`AudienceGroup`]) rather than listed.
+    pub async fn audience_groups(
+        &self,
+        audience: &Audience,
+        topic: Option<&str>,
+    ) -> Result<Vec<AudienceGroup>, super::StoreError> {
+        match self {
+            super::Store::Sqlite(s) => {
+                super::sqlite_outbox::audience_groups(s.pool(), audience, topic).await
+            }
+            super::Store::Postgres(s) => {
+                super::postgres_outbox::audience_groups(s.pool(), audience, topic).await
             }
         }
     }

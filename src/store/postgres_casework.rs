@@ -15,8 +15,8 @@ pub(super) async fn conversation(
     let mut out = RequestConversation::default();
     for r in sqlx::query(
         "SELECT a.question, a.raw, a.value, a.category, a.answered_at FROM answers a
-         JOIN service_requests r ON r.session_id = a.session_id
-         WHERE r.code = $1 ORDER BY a.id",
+         WHERE a.session_id = (SELECT r.session_id FROM service_requests r WHERE r.code = $1)
+         ORDER BY a.id",
     )
     .bind(code)
     .fetch_all(pool)
@@ -31,9 +31,10 @@ pub(super) async fn conversation(
         });
     }
     for r in sqlx::query(
+        // By session through its index, in id order: the first 200 texts without a sort.
         "SELECT m.direction, m.body, m.created_at FROM messages m
-         JOIN service_requests r ON r.session_id = m.session_id
-         WHERE r.code = $1 ORDER BY m.id LIMIT 200",
+         WHERE m.session_id = (SELECT r.session_id FROM service_requests r WHERE r.code = $1)
+         ORDER BY m.id LIMIT 200",
     )
     .bind(code)
     .fetch_all(pool)

@@ -649,8 +649,7 @@ fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> 
     let consented = consent_sql(Dialect::Postgres, if topic { topic_param } else { "NULL" });
     Ok(format!(
         "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
-         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}
-         ORDER BY c.id"
+         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}"
     ))
 }
 
@@ -664,22 +663,32 @@ pub(super) async fn audience(
     members(&mut conn, audience, topic).await
 }
 
+/// The audience query `sql` (built on [`audience_sql`]) with its parameters bound.
+fn audience_query<'q>(
+    sql: &'q str,
+    audience: &'q Audience,
+    topic: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let mut q = sqlx::query(sql);
+    match audience {
+        Audience::Everyone => {}
+        Audience::Field { value, .. } => q = q.bind(value),
+        Audience::Phones(phones) => q = q.bind(phones),
+    }
+    if let Some(topic) = topic {
+        q = q.bind(topic);
+    }
+    q
+}
+
 async fn members(
     conn: &mut PgConnection,
     audience: &Audience,
     topic: Option<&str>,
 ) -> Result<Vec<AudienceMember>, StoreError> {
-    let sql = audience_sql(audience, topic.is_some())?;
-    let mut q = sqlx::query(&sql);
-    match audience {
-        Audience::Everyone => {}
-        Audience::Field { value, .. } => q = q.bind(value),
-        Audience::Phones(phones) => q = q.bind(phones.clone()),
-    }
-    if let Some(topic) = topic {
-        q = q.bind(topic);
-    }
-    Ok(q.fetch_all(conn)
+    let sql = format!("{} ORDER BY c.id", audience_sql(audience, topic.is_some())?);
+    Ok(audience_query(&sql, audience, topic)
+        .fetch_all(conn)
         .await?
         .iter()
         .map(|r| AudienceMember {
@@ -689,6 +698,34 @@ async fn members(
             time_zone: r.get("time_zone"),
         })
         .collect())
+}
+
+/// See [`super::Store::audience_groups`].
+pub(super) async fn audience_groups(
+    pool: &PgPool,
+    audience: &Audience,
+    topic: Option<&str>,
+) -> Result<Vec<AudienceGroup>, StoreError> {
+    let sql = format!(
+        "SELECT language, time_zone,
+                CASE WHEN phone ~ '^\\+1[0-9]{{10}}$' THEN substr(phone, 3, 3) END AS area_code,
+                COUNT(*) AS members
+         FROM ({}) a GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        audience_sql(audience, topic.is_some())?
+    );
+    audience_query(&sql, audience, topic)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AudienceGroup {
+                language: r.try_get("language")?,
+                time_zone: r.try_get("time_zone")?,
+                area_code: r.try_get("area_code")?,
+                members: u64::try_from(r.try_get::<i64, _>("members")?).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// See [`super::Store::queue_broadcast`].

@@ -474,8 +474,7 @@ fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> 
     let consented = consent_sql(Dialect::Sqlite, if topic { topic_param } else { "NULL" });
     Ok(format!(
         "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
-         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}
-         ORDER BY c.id"
+         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}"
     ))
 }
 
@@ -504,13 +503,14 @@ pub(super) async fn audience(
     members(&mut conn, audience, topic).await
 }
 
-async fn members(
-    conn: &mut SqliteConnection,
-    audience: &Audience,
-    topic: Option<&str>,
-) -> Result<Vec<AudienceMember>, StoreError> {
-    let sql = audience_sql(audience, topic.is_some())?;
-    let mut q = sqlx::query(&sql);
+/// The audience query of `audience` and `topic` (see [`audience_sql`]) wrapped by `wrap`, with
+/// its parameters bound.
+fn audience_query<'q>(
+    sql: &'q str,
+    audience: &'q Audience,
+    topic: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let mut q = sqlx::query(sql);
     match audience {
         Audience::Everyone => {}
         Audience::Field { value, .. } => q = q.bind(value),
@@ -521,7 +521,17 @@ async fn members(
     if let Some(topic) = topic {
         q = q.bind(topic);
     }
-    Ok(q.fetch_all(conn)
+    q
+}
+
+async fn members(
+    conn: &mut SqliteConnection,
+    audience: &Audience,
+    topic: Option<&str>,
+) -> Result<Vec<AudienceMember>, StoreError> {
+    let sql = format!("{} ORDER BY c.id", audience_sql(audience, topic.is_some())?);
+    Ok(audience_query(&sql, audience, topic)
+        .fetch_all(conn)
         .await?
         .iter()
         .map(|r| AudienceMember {
@@ -531,6 +541,35 @@ async fn members(
             time_zone: r.get("time_zone"),
         })
         .collect())
+}
+
+/// See [`super::Store::audience_groups`].
+pub(super) async fn audience_groups(
+    pool: &SqlitePool,
+    audience: &Audience,
+    topic: Option<&str>,
+) -> Result<Vec<AudienceGroup>, StoreError> {
+    let sql = format!(
+        "SELECT language, time_zone,
+                CASE WHEN phone GLOB '+1{digits}' THEN substr(phone, 3, 3) END AS area_code,
+                COUNT(*) AS members
+         FROM ({inner}) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        digits = "[0-9]".repeat(10),
+        inner = audience_sql(audience, topic.is_some())?
+    );
+    audience_query(&sql, audience, topic)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AudienceGroup {
+                language: r.try_get("language")?,
+                time_zone: r.try_get("time_zone")?,
+                area_code: r.try_get("area_code")?,
+                members: u64::try_from(r.try_get::<i64, _>("members")?).unwrap_or(0),
+            })
+        })
+        .collect()
 }
 
 /// See [`super::Store::queue_broadcast`].
