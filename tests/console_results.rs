@@ -5,7 +5,7 @@
 mod common;
 
 use common::console::signed_in;
-use common::{TestApp, phone, spawn_app};
+use common::{TestApp, phone, spawn_app, spawn_app_with};
 use reqwest::StatusCode;
 
 /// Five residents: three finish (one in Spanish, one down the "never" branch), one stops
@@ -85,7 +85,7 @@ async fn the_results_page_shows_what_the_database_holds_and_a_chart_for_every_qu
     assert!(html.contains("<title>Histogram of rating</title>"));
     assert!(html.contains("Great paths") && html.contains("Too far away"));
     assert!(html.contains("<title>Drop-off funnel</title>"));
-    assert!(html.contains("<title>Conversations started per day (UTC)</title>"));
+    assert!(html.contains("<title>Conversations started per day ("));
     // The keyword each conversation came in by, and the language split.
     assert!(
         html.contains("<td>PARKS</td><td class=\"num\">4</td>"),
@@ -167,4 +167,54 @@ async fn a_caseworker_cannot_open_results_and_an_unknown_flow_is_not_found() {
         analyst.get("/console/flows/nope").await.status,
         StatusCode::NOT_FOUND
     );
+}
+
+#[tokio::test]
+async fn days_and_times_are_the_clerks_own_in_the_gateways_time_zone() {
+    let app = spawn_app_with(|s| s.time_zone = Some("America/New_York".into())).await;
+    residents_answer(&app).await;
+    // Four conversations on March 2nd; one at 23:45 on March 1st in New York, which is already
+    // March 2nd in UTC.
+    app.db()
+        .execute(
+            "UPDATE sessions SET started_at = '2026-03-02T16:00:00Z' WHERE flow_id = 'park-survey'",
+        )
+        .await;
+    app.db()
+        .execute(
+            "UPDATE sessions SET started_at = '2026-03-02T04:45:00Z'
+             WHERE id = (SELECT MIN(id) FROM sessions WHERE flow_id = 'park-survey')",
+        )
+        .await;
+    let analyst = signed_in(&app, "analyst@city.gov", "analyst").await;
+
+    let html = analyst.get("/console/flows/park-survey").await.body;
+    assert!(
+        html.contains("<title>Conversations started per day (America/New_York)</title>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>2026-03-01</td><td class=\"num\">1</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<td>2026-03-02</td><td class=\"num\">4</td>"),
+        "{html}"
+    );
+
+    let march_first = analyst
+        .get("/console/flows/park-survey/responses?since=2026-03-01&until=2026-03-01")
+        .await
+        .body;
+    assert!(
+        march_first.contains("2026-03-01 23:45 EST"),
+        "{march_first}"
+    );
+    assert!(!march_first.contains("2026-03-02 11:00 EST"));
+    let march_second = analyst
+        .get("/console/flows/park-survey/responses?since=2026-03-02&until=2026-03-02")
+        .await
+        .body;
+    assert_eq!(march_second.matches("2026-03-02 11:00 EST").count(), 4);
+    assert!(!march_second.contains("2026-03-01 23:45 EST"));
 }

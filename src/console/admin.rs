@@ -36,8 +36,9 @@ pub struct StaffRow {
     pub created: String,
 }
 
-impl From<StaffRecord> for StaffRow {
-    fn from(r: StaffRecord) -> StaffRow {
+impl StaffRow {
+    /// `r` as a row, its creation day read in `zone` (the gateway's).
+    fn new(r: StaffRecord, zone: &jiff::tz::TimeZone) -> StaffRow {
         StaffRow {
             id: r.id,
             state: if r.disabled_at.is_some() {
@@ -48,7 +49,7 @@ impl From<StaffRecord> for StaffRow {
                 "active"
             },
             disabled: r.disabled_at.is_some(),
-            created: r.created_at.strftime("%Y-%m-%d").to_string(),
+            created: super::clock::day(zone, r.created_at).to_string(),
             email: r.email,
             role: r.role,
         }
@@ -91,7 +92,7 @@ async fn staff_view(
         .list_staff()
         .await?
         .into_iter()
-        .map(StaffRow::from)
+        .map(|r| StaffRow::new(r, &state.gateway.time_zone))
         .collect();
     page(&StaffPage {
         layout: Layout::new(&signed.0, "Staff accounts", "staff"),
@@ -243,6 +244,8 @@ pub async fn change_staff(
 #[template(path = "audit.html")]
 struct AuditPage {
     layout: Layout,
+    /// The gateway's zone, in which the entries' times are shown.
+    zone: jiff::tz::TimeZone,
     entries: Vec<StaffAuditEntry>,
 }
 
@@ -254,6 +257,7 @@ pub async fn audit_page(
     let entries = state.gateway.store.staff_audit_log(500).await?;
     page(&AuditPage {
         layout: Layout::new(&signed.0, "Audit log", "audit"),
+        zone: state.gateway.time_zone.clone(),
         entries,
     })
 }

@@ -141,8 +141,8 @@ struct FlowsPage {
     may_edit: bool,
 }
 
-fn when(p: &Publication) -> String {
-    p.published_at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+fn when(zone: &jiff::tz::TimeZone, p: &Publication) -> String {
+    super::clock::minute(zone, p.published_at)
 }
 
 /// `GET /console/flows`: every published flow, its live version, where it came from and how
@@ -175,7 +175,7 @@ pub async fn list(
             version: recorded.version.clone(),
             origin: publication.origin.label().to_string(),
             by: display_name(&publication.published_by).to_string(),
-            at: when(publication),
+            at: when(&state.gateway.time_zone, publication),
             errors,
             warnings: check.len() - errors,
         });
@@ -248,7 +248,7 @@ pub async fn versions(
             version: p.version.clone(),
             origin: p.origin.label(),
             by: display_name(&p.published_by).to_string(),
-            at: when(p),
+            at: when(&state.gateway.time_zone, p),
             note: p.note.clone().unwrap_or_default(),
             served: i == last && p.version.is_some(),
             previous: previous.clone(),

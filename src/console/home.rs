@@ -86,6 +86,7 @@ pub async fn dashboard(
         show_results: staff.may(Permission::Results),
         show_requests: staff.may(Permission::Requests),
         open_requests,
-        counted_at: counted_at.map(crate::console::snapshots::describe),
+        counted_at: counted_at
+            .map(|at| crate::console::snapshots::describe(&state.gateway.time_zone, at)),
     })
 }

@@ -37,9 +37,7 @@ fn language_name(code: &str) -> String {
 }
 
 fn local(state: &AppState, t: Timestamp) -> String {
-    t.to_zoned(state.gateway.time_zone.clone())
-        .strftime("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    super::clock::minute(&state.gateway.time_zone, t)
 }
 
 /// The compose form, as posted (the preview and the confirmation carry the same fields).

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod admin;
 pub mod charts;
+pub mod clock;
 pub mod editor;
 pub mod flows;
 pub mod home;

@@ -66,10 +66,10 @@ struct QueuePage {
 /// Rows per page of the queue.
 const PAGE_ROWS: i64 = 50;
 
-fn row(r: RequestRow, now: jiff::Timestamp) -> QueueRow {
+fn row(r: RequestRow, now: jiff::Timestamp, zone: &jiff::tz::TimeZone) -> QueueRow {
     QueueRow {
         age_days: (now.as_second() - r.created_at.as_second()).max(0) / 86_400,
-        filed: r.created_at.strftime("%Y-%m-%d %H:%M").to_string(),
+        filed: super::clock::minute(zone, r.created_at),
         code: r.code,
         service: r.service,
         status: r.status,
@@ -109,7 +109,11 @@ pub async fn queue(
     page(&QueuePage {
         layout: Layout::new(&staff, "Service requests", "requests"),
         statuses: STATUSES.to_vec(),
-        rows: found.rows.into_iter().map(|r| row(r, now)).collect(),
+        rows: found
+            .rows
+            .into_iter()
+            .map(|r| row(r, now, &state.gateway.time_zone))
+            .collect(),
         next: found.next,
         query: q.query(),
         q,
@@ -122,6 +126,8 @@ struct DetailPage {
     layout: Layout,
     r: RequestInfo,
     filed: String,
+    /// The gateway's zone, in which the texts' and changes' times are shown.
+    zone: jiff::tz::TimeZone,
     conversation: RequestConversation,
     history: Vec<StatusHistoryEntry>,
     statuses: Vec<&'static str>,
@@ -157,7 +163,8 @@ pub async fn detail(
         .filter(|p| p.starts_with("https://") || p.starts_with("http://"));
     page(&DetailPage {
         layout: Layout::new(&staff, format!("Request {}", r.code), "requests"),
-        filed: r.created_at.strftime("%Y-%m-%d %H:%M UTC").to_string(),
+        filed: super::clock::minute(&state.gateway.time_zone, r.created_at),
+        zone: state.gateway.time_zone.clone(),
         conversation,
         history,
         statuses: STATUSES.to_vec(),

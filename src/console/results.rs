@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::charts::{self, Bar};
+use super::clock;
 use super::home::percent;
 use super::session::{Signed, gates};
 use super::{ConsoleError, Layout, audit, page};
@@ -137,6 +138,7 @@ pub async fn flow_page(
     };
     let title = format!("{} — results", current.title);
     let store = &state.gateway.store;
+    let zone = &state.gateway.time_zone;
     let order = crate::export::questions(&state.gateway.flows(), &flow);
     let counts = state.console.summary_counts(store, &flow).await?;
     let summary = summarize(&flow, &order, &counts.value);
@@ -172,7 +174,7 @@ pub async fn flow_page(
         .into_iter()
         .chain(insights.snapshot_of)
         .min()
-        .map(super::snapshots::describe);
+        .map(|at| super::snapshots::describe(&state.gateway.time_zone, at));
     let insights = insights.value;
 
     let cards = vec![
@@ -233,9 +235,7 @@ pub async fn flow_page(
                     .get(&q.question)
                     .map(|t| {
                         t.iter()
-                            .map(|(text, at)| {
-                                (text.clone(), at.strftime("%Y-%m-%d %H:%M").to_string())
-                            })
+                            .map(|(text, at)| (text.clone(), clock::minute(zone, *at)))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -253,10 +253,9 @@ pub async fn flow_page(
         questions.push(view);
     }
     funnel.push(Bar::new("Completed", summary.completed));
-    let per_day: Vec<Bar> = insights
-        .per_day
-        .iter()
-        .map(|(d, n)| Bar::new(d.clone(), *n))
+    let per_day: Vec<Bar> = super::clock::per_day(zone, &insights.per_quarter_hour)
+        .into_iter()
+        .map(|(d, n)| Bar::new(d.to_string(), n))
         .collect();
     let languages: Vec<Bar> = insights
         .languages
@@ -277,7 +276,10 @@ pub async fn flow_page(
         funnel: Chart::bars("Drop-off funnel", funnel),
         questions,
         over_time: Chart {
-            svg: charts::columns("Conversations started per day (UTC)", &per_day),
+            svg: charts::columns(
+                &format!("Conversations started per day ({})", clock::zone_name(zone)),
+                &per_day,
+            ),
             rows: per_day,
         },
         languages: Chart::bars("Conversations per language", languages),
@@ -302,7 +304,8 @@ pub struct TableQuery {
 }
 
 impl TableQuery {
-    fn filter(&self, flow: &str) -> Result<ResultsFilter, ConsoleError> {
+    /// The filters, with days read as days of `zone` (the gateway's).
+    fn filter(&self, flow: &str, zone: &jiff::tz::TimeZone) -> Result<ResultsFilter, ConsoleError> {
         let day =
             |name: &str, v: &str, plus: i64| -> Result<Option<jiff::Timestamp>, ConsoleError> {
                 if v.is_empty() {
@@ -314,11 +317,9 @@ impl TableQuery {
                 let d = d
                     .checked_add(jiff::Span::new().days(plus))
                     .map_err(|_| ConsoleError::BadRequest(format!("{name} is out of range.")))?;
-                Ok(Some(
-                    d.to_zoned(jiff::tz::TimeZone::UTC)
-                        .map_err(|_| ConsoleError::BadRequest(format!("{name} is out of range.")))?
-                        .timestamp(),
-                ))
+                clock::start_of(zone, d)
+                    .map(Some)
+                    .ok_or_else(|| ConsoleError::BadRequest(format!("{name} is out of range.")))
             };
         let status = self.status.trim();
         if !status.is_empty() && !SESSION_STATUSES.contains(&status) {
@@ -382,7 +383,7 @@ pub async fn responses_page(
             "There is no flow {flow:?}."
         )));
     }
-    let filter = q.filter(&flow)?;
+    let filter = q.filter(&flow, &state.gateway.time_zone)?;
     let questions = crate::export::questions(&state.gateway.flows(), &flow);
     let page_rows = state
         .gateway
@@ -401,7 +402,7 @@ pub async fn responses_page(
                 .map(|a| (a.question.as_str(), a.value.as_str()))
                 .collect();
             TableRow {
-                started: r.started_at.strftime("%Y-%m-%d %H:%M").to_string(),
+                started: clock::minute(&state.gateway.time_zone, r.started_at),
                 status: r.status.clone(),
                 language: r.language.clone(),
                 contact: state.pseudonyms.of(&r.phone),
@@ -441,7 +442,7 @@ pub async fn responses_csv(
             "There is no flow {flow:?}."
         )));
     }
-    let filter = q.filter(&flow)?;
+    let filter = q.filter(&flow, &state.gateway.time_zone)?;
     let pii = staff.may(Permission::Phones);
     audit(
         &state,

@@ -25,10 +25,10 @@ pub const FRESH: Duration = Duration::from_secs(60);
 pub const MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The words a page shows under numbers from a snapshot counted at `at`.
-pub fn describe(at: Timestamp) -> String {
+pub fn describe(zone: &jiff::tz::TimeZone, at: Timestamp) -> String {
     format!(
-        "Counted at {} UTC: on a database this large, counts are refreshed every minute.",
-        at.strftime("%H:%M:%S")
+        "Counted at {}: on a database this large, counts are refreshed every minute.",
+        super::clock::time_of_day(zone, at)
     )
 }
 

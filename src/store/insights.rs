@@ -11,8 +11,9 @@ use super::{Store, StoreError};
 /// A flow's results for charts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowInsights {
-    /// Sessions started per UTC day (`2026-03-01`), oldest first.
-    pub per_day: Vec<(String, i64)>,
+    /// Sessions started per quarter hour (its first instant), oldest first: the console adds
+    /// them up into days of the gateway's zone, which may be off UTC by a half or quarter hour.
+    pub per_quarter_hour: Vec<(Timestamp, i64)>,
     /// Sessions per conversation language.
     pub languages: BTreeMap<String, i64>,
     /// Sessions per keyword text they started with (upper-cased and trimmed, as the resident

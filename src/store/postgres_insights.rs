@@ -15,14 +15,16 @@ pub(super) async fn flow_insights(
 ) -> Result<FlowInsights, StoreError> {
     let mut out = FlowInsights::default();
     for r in sqlx::query(
-        "SELECT to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, COUNT(*) AS n
-         FROM sessions WHERE flow_id = $1 GROUP BY day ORDER BY day",
+        "SELECT date_bin('15 minutes', started_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS quarter,
+                COUNT(*) AS n
+         FROM sessions WHERE flow_id = $1 GROUP BY quarter ORDER BY quarter",
     )
     .bind(flow)
     .fetch_all(pool)
     .await?
     {
-        out.per_day.push((r.try_get("day")?, r.try_get("n")?));
+        out.per_quarter_hour
+            .push((r.try_get::<Ts, _>("quarter")?.0, r.try_get("n")?));
     }
     for r in sqlx::query(
         "SELECT language, COUNT(*) AS n FROM sessions WHERE flow_id = $1 GROUP BY language",

@@ -632,6 +632,9 @@ pub(super) async fn requeue(pool: &PgPool, id: i64, now: Timestamp) -> Result<()
 
 /// The audience query: contacts who consent (to the topic, when `topic`) and are reachable,
 /// narrowed by `audience`. Its value is `$1`, and the topic the next parameter.
+// The `IN` names what the consent condition implies: only contacts with an opt-in can be in
+// the audience, so the query starts from them instead of reading every contact ever seen (most
+// residents who answered a survey never opted in).
 fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> {
     let mut filter = String::new();
     let topic_param = match audience {
@@ -649,7 +652,8 @@ fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> 
     let consented = consent_sql(Dialect::Postgres, if topic { topic_param } else { "NULL" });
     Ok(format!(
         "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
-         WHERE {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}"
+         WHERE c.id IN (SELECT e.contact_id FROM consent_events e WHERE e.kind = 'opt_in')
+           AND {consented} AND c.invalid_at IS NULL AND c.unreachable_at IS NULL{filter}"
     ))
 }
 

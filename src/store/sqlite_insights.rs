@@ -14,16 +14,23 @@ pub(super) async fn flow_insights(
     text_questions: &[String],
 ) -> Result<FlowInsights, StoreError> {
     let mut out = FlowInsights::default();
-    // Stored times are RFC 3339 in UTC, so the first ten characters are the UTC day.
+    // Stored times are RFC 3339 in UTC (`2026-03-01T13:47:05.2Z`): the hour is the first 14
+    // characters, the minute the next two.
     for r in sqlx::query(
-        "SELECT substr(started_at, 1, 10) AS day, COUNT(*) AS n FROM sessions
-         WHERE flow_id = ? GROUP BY day ORDER BY day",
+        "SELECT substr(started_at, 1, 14)
+                || printf('%02d', CAST(substr(started_at, 15, 2) AS INTEGER) / 15 * 15)
+                || ':00Z' AS quarter,
+                COUNT(*) AS n
+         FROM sessions WHERE flow_id = ? GROUP BY quarter ORDER BY quarter",
     )
     .bind(flow)
     .fetch_all(pool)
     .await?
     {
-        out.per_day.push((r.try_get("day")?, r.try_get("n")?));
+        let quarter: Option<String> = r.try_get("quarter")?;
+        let at = parse_ts(quarter)?
+            .ok_or_else(|| StoreError::Corrupt("a session without a start".into()))?;
+        out.per_quarter_hour.push((at, r.try_get("n")?));
     }
     for r in sqlx::query(
         "SELECT language, COUNT(*) AS n FROM sessions WHERE flow_id = ? GROUP BY language",
