@@ -1980,3 +1980,18 @@ async fn an_audience_counted_in_the_database_is_the_listed_audience_counted(b: B
         "numbers that are not +1 and ten digits have no area code: {everyone:?}"
     );
 }
+
+/// Short statements only: JIT compiling one cost more than running it (the invitation preview
+/// went from about 80 ms to 250 ms once a table's estimates crossed the JIT threshold).
+#[tokio::test]
+async fn the_gateways_postgresql_connections_never_compile_queries_just_in_time() {
+    let b = Backend::postgres().await;
+    let Store::Postgres(s) = &b.store else {
+        unreachable!()
+    };
+    let jit: String = sqlx::query_scalar("SELECT current_setting('jit')")
+        .fetch_one(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(jit, "off");
+}
