@@ -29,8 +29,9 @@ pub struct Application {
     reload: tokio::task::JoinHandle<()>,
     /// The retention job, when `retention_days` is set.
     retention: Option<tokio::task::JoinHandle<()>>,
-    /// Refreshes the query planner's statistics as the data grows.
-    statistics: tokio::task::JoinHandle<()>,
+    /// Refreshes SQLite's query planner statistics as the data grows (PostgreSQL's autovacuum
+    /// does it there).
+    statistics: Option<tokio::task::JoinHandle<()>>,
     outbound: Option<crate::outbound::OutboundHandle>,
     /// The listener serving only `/metrics`, when `metrics_bind` is set.
     metrics: Option<TcpListener>,
@@ -125,7 +126,8 @@ impl Application {
                 crate::privacy::retention::EVERY,
             ))
         });
-        let statistics = tokio::spawn(refresh_statistics(store.clone(), STATISTICS_EVERY));
+        let statistics = matches!(store, Store::Sqlite(_))
+            .then(|| tokio::spawn(refresh_statistics(store.clone(), STATISTICS_EVERY)));
         let gateway = Arc::new(Gateway::new(store, flows, replies, time_zone));
         gateway.set_flow_errors(served.errors());
         let (stop_sweep, sweep_stopped) = tokio::sync::watch::channel(false);
@@ -258,7 +260,9 @@ impl Application {
         if let Some(retention) = self.retention {
             retention.abort();
         }
-        self.statistics.abort();
+        if let Some(statistics) = self.statistics {
+            statistics.abort();
+        }
         let (stop_sweep, sweep) = self.sweep;
         let _ = stop_sweep.send(true);
         let _ = sweep.await;

@@ -269,13 +269,17 @@ impl Store {
         }
     }
 
-    /// Keeps the query planner's statistics in step with the data. SQLite has no background
-    /// analysis of its own: a table that has grown many times over since it was last analyzed
-    /// is analyzed again (cheap when nothing changed). PostgreSQL's autovacuum already does this.
+    /// Brings the query planner's statistics in step with the data now. SQLite: tables that
+    /// have grown or shrunk many times over since they were last analyzed are analyzed again
+    /// (cheap when nothing changed); the gateway does this hourly, since SQLite has no
+    /// background analysis. PostgreSQL: `ANALYZE`, which autovacuum also runs on its own.
     pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.refresh_statistics().await,
-            Store::Postgres(_) => Ok(()),
+            Store::Postgres(s) => {
+                sqlx::query("ANALYZE").execute(s.pool()).await?;
+                Ok(())
+            }
         }
     }
 

@@ -375,6 +375,18 @@ pub(super) enum Dialect {
 /// `consent_events_contact (contact_id, id)`: a contact has a handful of events, and the
 /// audience query runs this once per contact.
 pub(super) fn consent_sql(dialect: Dialect, topic: &str) -> String {
+    consent_condition(dialect, topic, false)
+}
+
+/// [`consent_sql`] for a query over many contacts at once (an audience): the same condition,
+/// with the look for a later withdrawal skipped for contacts who never opted out of anything,
+/// found once through one set of every contact with an opt-out. Most consenting residents have
+/// none, and looking once per contact made PostgreSQL's audience query a third slower.
+pub(super) fn bulk_consent_sql(dialect: Dialect, topic: &str) -> String {
+    consent_condition(dialect, topic, true)
+}
+
+fn consent_condition(dialect: Dialect, topic: &str, bulk: bool) -> String {
     let (not_opted_out, e_at, w_at) = match dialect {
         Dialect::Sqlite => (
             "c.opted_out = 0",
@@ -388,16 +400,21 @@ pub(super) fn consent_sql(dialect: Dialect, topic: &str) -> String {
             "COALESCE(w.given_at, w.created_at)",
         ),
     };
+    let never_opted_out = if bulk {
+        "c.id NOT IN (SELECT o.contact_id FROM consent_events o WHERE o.kind = 'opt_out') OR "
+    } else {
+        ""
+    };
     format!(
         "({not_opted_out} AND EXISTS (
             SELECT 1 FROM consent_events e
             WHERE e.contact_id = c.id AND e.kind = 'opt_in'
               AND ({topic} IS NULL OR e.topic IS NULL OR e.topic = {topic})
-              AND NOT EXISTS (
+              AND ({never_opted_out}NOT EXISTS (
                   SELECT 1 FROM consent_events w
                   WHERE w.contact_id = c.id AND w.kind = 'opt_out'
                     AND (w.topic IS NULL OR w.topic = COALESCE({topic}, e.topic))
-                    AND ({w_at}, w.id) > ({e_at}, e.id))))"
+                    AND ({w_at}, w.id) > ({e_at}, e.id)))))"
     )
 }
 

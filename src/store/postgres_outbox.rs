@@ -649,7 +649,7 @@ fn audience_sql(audience: &Audience, topic: bool) -> Result<String, StoreError> 
             "$2"
         }
     };
-    let consented = consent_sql(Dialect::Postgres, if topic { topic_param } else { "NULL" });
+    let consented = bulk_consent_sql(Dialect::Postgres, if topic { topic_param } else { "NULL" });
     Ok(format!(
         "SELECT c.id, c.phone, c.language, c.time_zone FROM contacts c
          WHERE c.id IN (SELECT e.contact_id FROM consent_events e WHERE e.kind = 'opt_in')
