@@ -18,7 +18,7 @@ use crate::outbound::compose;
 use crate::privacy::Pseudonyms;
 use crate::sms::segments::{self, Encoding};
 use crate::store::{
-    Audience, AudienceMember, BroadcastProgress, ImportedConsent, Invitation, NewBroadcast, Store,
+    Audience, AudienceGroup, BroadcastProgress, ImportedConsent, Invitation, NewBroadcast, Store,
 };
 
 /// What `broadcast` was asked to do.
@@ -435,6 +435,8 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
     let mut out = std::io::stdout().lock();
     if a.dry_run {
         let members = store.audience(&audience, a.topic.as_deref()).await?;
+        // Counted once for the forecast and the costs (the list itself is printed below).
+        let counted = compose::groups(&members);
         writeln!(out, "Dry run: nothing is queued.")?;
         writeln!(out, "Audience: {label}")?;
         writeln!(
@@ -443,8 +445,7 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
             send_at.to_zoned(zone.clone()).strftime("%Y-%m-%d %H:%M %Z")
         )?;
         let quiet = crate::outbound::quiet_hours::parse_setting(&settings.quiet_hours)?;
-        if let Some(f) = compose::quiet_forecast(quiet, send_at, &compose::groups(&members), &zone)
-        {
+        if let Some(f) = compose::quiet_forecast(quiet, send_at, &counted, &zone) {
             writeln!(out, "{}", quiet_line(&f, &zone))?;
         }
         if let Some(rows) = &consents {
@@ -476,7 +477,7 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
                 m.language.as_deref().unwrap_or("-")
             )?;
         }
-        print_costs(&mut out, &texts, &members, a.price_per_segment)?;
+        print_costs(&mut out, &texts, &counted, a.price_per_segment)?;
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -518,10 +519,10 @@ async fn queue(store: &Store, settings: &Settings, a: SendArgs) -> anyhow::Resul
 fn print_costs(
     out: &mut impl std::io::Write,
     texts: &[(String, String)],
-    members: &[AudienceMember],
+    audience: &[AudienceGroup],
     price: f64,
 ) -> std::io::Result<()> {
-    let e = compose::estimate(texts, &compose::groups(members), price);
+    let e = compose::estimate(texts, audience, price);
     writeln!(out, "Cost:")?;
     writeln!(
         out,

@@ -284,10 +284,11 @@ pub(super) async fn record(
         .collect();
         let (mut ids, mut sids, mut message_ids, mut ats) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut taken = HashSet::new();
         for (i, s) in plain.sends.iter().enumerate() {
             match inserted.get(&plain.sids[i]) {
                 // Two texts given one sid: only the first inserted row carries it.
-                Some(&m) if !message_ids.contains(&m) => {
+                Some(&m) if taken.insert(m) => {
                     ids.push(plain.ids[i]);
                     sids.push(plain.sids[i].clone());
                     message_ids.push(m);
