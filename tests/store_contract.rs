@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use civictext::flow::catalog::{Catalog, SourceFile};
 use civictext::flow::engine::{AnswerRecord, Given, Media, ServiceRequest, Session};
+use civictext::store::results::{ResponseRow, ResultsFilter};
 use civictext::store::{
     Audience, ConsentChange, Decision, Handled, ImportedConsent, InboundText, SessionEnd,
     SessionWrite, Snapshot, Store, Throttle,
@@ -36,6 +37,7 @@ struct Backend {
 }
 
 enum TestDb {
+    Memory,
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres(#[allow(dead_code)] TempPostgres),
 }
@@ -49,6 +51,18 @@ impl Backend {
             store,
             url,
             _db: TestDb::Sqlite(dir),
+        }
+    }
+
+    /// SQLite held in memory: no file for a second connection to open, so results are read
+    /// through the pool rather than the store's own readers.
+    async fn memory() -> Backend {
+        let url = "sqlite::memory:".to_string();
+        let store = Store::connect(&url).await.expect("SQLite store in memory");
+        Backend {
+            store,
+            url,
+            _db: TestDb::Memory,
         }
     }
 
@@ -161,6 +175,7 @@ contract!(
     every_write_path_records_a_no_to_a_consent_question_as_a_withdrawal_of_its_topic,
     consent_to_a_topic_follows_the_latest_event_for_it_or_for_everything_by_when_it_was_given,
     an_audience_counted_in_the_database_is_the_listed_audience_counted,
+    pages_and_streams_give_each_session_its_own_answers_in_the_order_given_however_flows_interleave,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1994,4 +2009,161 @@ async fn the_gateways_postgresql_connections_never_compile_queries_just_in_time(
         .await
         .unwrap();
     assert_eq!(jit, "off");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/// (session id, flow, [(question, value)]) of every response read page by page.
+async fn paged(
+    store: &Store,
+    filter: &ResultsFilter,
+    limit: i64,
+) -> Vec<(i64, String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .responses_page(filter, after.as_deref(), limit)
+            .await
+            .expect("a page")
+            .expect("the store's own cursor");
+        assert!(page.rows.len() as i64 <= limit);
+        out.extend(page.rows.into_iter().map(shown));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+fn shown(r: ResponseRow) -> (i64, String, Vec<(String, String)>) {
+    let answers = r
+        .answers
+        .into_iter()
+        .map(|a| (a.question, a.value))
+        .collect();
+    (r.session_id, r.flow_id, answers)
+}
+
+async fn pages_and_streams_give_each_session_its_own_answers_in_the_order_given_however_flows_interleave(
+    b: Backend,
+) {
+    // Three flows' sessions interleaved, so one flow's sessions are spread through the ids;
+    // every fifth session has no answer yet, and every other finished one changed its first
+    // answer later (stored over the first, given last).
+    let flows = ["parks", "youth", "roads"];
+    let t0 = at("2026-05-01T09:00:00Z");
+    let mut expected = Vec::new();
+    for i in 0..30i64 {
+        let flow = flows[i as usize % 3];
+        let phone = format!("+1502555{:04}", 3000 + i);
+        let at_first = t0 + SignedDuration::from_secs(i);
+        let answers = if i % 5 == 0 {
+            vec![]
+        } else {
+            vec![
+                answer("visits", "1", &format!("weekly-{i}"), "weekly"),
+                answer("why", "far", &format!("far-{i}"), "text"),
+            ]
+        };
+        let mut given: Vec<(String, String)> = answers
+            .iter()
+            .map(|a| (a.question.clone(), a.value.clone()))
+            .collect();
+        handle(
+            &b,
+            &text(&format!("SM-il-{i}-a"), &phone, "START", at_first),
+            Decision {
+                session: new_session(rich_session(flow, at_first)),
+                answers,
+                ..Decision::default()
+            },
+        )
+        .await;
+        if i % 5 != 0 && i % 2 == 0 {
+            let later = t0 + SignedDuration::from_secs(1000 + i);
+            let state = next_snapshot(&b, &phone, &format!("SM-il-{i}-b"), later)
+                .await
+                .session
+                .unwrap()
+                .state;
+            handle(
+                &b,
+                &text(&format!("SM-il-{i}-c"), &phone, "monthly", later),
+                Decision {
+                    session: Some(SessionWrite {
+                        state,
+                        ended: Some(SessionEnd::Completed),
+                        new: false,
+                    }),
+                    answers: vec![answer(
+                        "visits",
+                        "monthly",
+                        &format!("monthly-{i}"),
+                        "monthly",
+                    )],
+                    ..Decision::default()
+                },
+            )
+            .await;
+            given.remove(0);
+            given.push(("visits".into(), format!("monthly-{i}")));
+        }
+        expected.push((flow.to_string(), given));
+    }
+    let everything = paged(&b.store, &ResultsFilter::default(), 1000).await;
+    assert_eq!(everything.len(), 30);
+    let ids: Vec<i64> = everything.iter().map(|(id, _, _)| *id).collect();
+    let expected: Vec<_> = ids
+        .iter()
+        .zip(expected)
+        .map(|(id, (flow, given))| (*id, flow, given))
+        .collect();
+    assert_eq!(everything, expected);
+
+    for flow in [None, Some("parks"), Some("youth"), Some("roads")] {
+        let filter = ResultsFilter {
+            flow: flow.map(String::from),
+            ..ResultsFilter::default()
+        };
+        let wanted: Vec<_> = expected
+            .iter()
+            .filter(|(_, f, _)| flow.is_none_or(|flow| f == flow))
+            .cloned()
+            .collect();
+        for limit in [1, 3, 4, 1000] {
+            assert_eq!(
+                paged(&b.store, &filter, limit).await,
+                wanted,
+                "{flow:?}, pages of {limit}"
+            );
+        }
+        let mut streamed = Vec::new();
+        let mut rx = b.store.responses_stream(filter);
+        while let Some(row) = rx.recv().await {
+            streamed.push(shown(row.expect("a streamed row")));
+        }
+        assert_eq!(streamed, wanted, "{flow:?}, streamed");
+    }
+    // Only the finished ones: half the sessions, spread out.
+    let completed = ResultsFilter {
+        status: Some("completed".into()),
+        ..ResultsFilter::default()
+    };
+    let finished = paged(&b.store, &completed, 2).await;
+    assert_eq!(finished.len(), 12);
+    assert!(
+        finished
+            .iter()
+            .all(|(_, _, given)| given.last().unwrap().1.starts_with("monthly"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_held_in_memory_pages_and_streams_its_results_as_a_file_does() {
+    pages_and_streams_give_each_session_its_own_answers_in_the_order_given_however_flows_interleave(
+        Backend::memory().await,
+    )
+    .await;
 }

@@ -1,9 +1,10 @@
 //! `civictext bench-results`: how fast results stream out of a large database, and in how much
 //! memory. A database of completed youth-survey sessions (7 answers each) is filled by the
-//! store's own prefill, then the same rows are read three ways in one run: a plain query over
-//! the answers (the floor), the CSV of `civictext export` and the API's `text/csv` (one writer),
-//! and the API's JSON items, each written to a sink. Peak resident memory is measured per phase (the kernel's
-//! high-water mark is reset before each).
+//! store's own prefill, then the same rows are read four ways in one run, each written to a sink:
+//! a plain query over the answers (the floor), the CSV of `civictext export` and the API's
+//! `text/csv` (one writer), the API's JSON items as a stream (as `civictext export --format
+//! jsonl` reads them), and the API's JSON pages walked one after another, as a script does. Peak
+//! resident memory is measured per phase (the kernel's high-water mark is reset before each).
 
 use std::io::Write;
 use std::time::Instant;
@@ -135,11 +136,54 @@ pub async fn stream(store: &Store, shape: Shape) -> anyhow::Result<Measured> {
     Ok(Measured {
         name: match shape {
             Shape::Csv => "responses as CSV (export, API text/csv)",
-            Shape::Json => "responses as JSON (API items)",
+            Shape::Json => "responses as JSON items (streamed)",
         },
         rows,
         answers,
         bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        peak_rss_mb: peak(),
+    })
+}
+
+/// Every session of the flow read as a script walking the API's JSON pages reads it: pages of
+/// 1,000, each asked for only when the one before has arrived, serialised as the API's items.
+pub async fn walk_pages(store: &Store) -> anyhow::Result<Measured> {
+    reset_peak();
+    let pseudonyms = Pseudonyms::new("bench-key");
+    let filter = ResultsFilter {
+        flow: Some(FLOW.into()),
+        ..ResultsFilter::default()
+    };
+    let started = Instant::now();
+    let (mut rows, mut answers) = (0u64, 0u64);
+    let mut json_bytes = Counting(0);
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .responses_page(&filter, after.as_deref(), 1000)
+            .await?
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let items: Vec<_> = page
+            .rows
+            .into_iter()
+            .inspect(|row| {
+                rows += 1;
+                answers += row.answers.len() as u64;
+            })
+            .map(|row| crate::http::api::responses::item(row, &pseudonyms, false))
+            .collect();
+        serde_json::to_writer(&mut json_bytes, &items)?;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(Measured {
+        name: "JSON pages of 1,000 walked (API cursor)",
+        rows,
+        answers,
+        bytes: json_bytes.0,
         seconds: started.elapsed().as_secs_f64(),
         peak_rss_mb: peak(),
     })

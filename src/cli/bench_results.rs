@@ -21,6 +21,10 @@ pub struct Args {
     /// The PostgreSQL server scratch databases are created on.
     #[arg(long, default_value = super::bench::DEFAULT_POSTGRES)]
     pub postgres: String,
+    /// Measure this database instead of a fresh one, filling it only if it holds no
+    /// youth-survey answers yet, and keep it (to measure a change again without refilling).
+    #[arg(long)]
+    pub database: Option<String>,
 }
 
 /// Runs the benchmark and prints one line per measurement, then the figures as JSON.
@@ -32,13 +36,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::process::id()
         ));
         let scratch = format!("civictext_bench_results_{}", std::process::id());
-        let url = match args.backend.as_str() {
-            "sqlite" => format!("sqlite://{}", file.display()),
-            "postgres" => Store::create_scratch_database(&args.postgres, &scratch).await?,
-            other => anyhow::bail!("--backend must be sqlite or postgres (got {other:?})"),
+        let url = match (&args.database, args.backend.as_str()) {
+            (Some(url), _) => url.clone(),
+            (None, "sqlite") => format!("sqlite://{}", file.display()),
+            (None, "postgres") => Store::create_scratch_database(&args.postgres, &scratch).await?,
+            (None, other) => anyhow::bail!("--backend must be sqlite or postgres (got {other:?})"),
         };
         let outcome = measure(&url, args.answers).await;
-        if args.backend == "postgres" {
+        if args.database.is_none() && args.backend == "postgres" {
             Store::drop_scratch_database(&args.postgres, &scratch).await?;
         }
         for suffix in ["", "-wal", "-shm"] {
@@ -72,17 +77,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn measure(url: &str, answers: u64) -> anyhow::Result<Vec<Measured>> {
     let store = Store::connect(url).await?;
-    // The prefill writes 7 answers per 16 messages.
-    let started = std::time::Instant::now();
-    store.prefill(answers.div_ceil(7) * 16).await?;
-    eprintln!(
-        "prefilled {} answers in {:.1} s",
-        answers.div_ceil(7) * 7,
-        started.elapsed().as_secs_f64()
-    );
+    if store.scan_answers(results::FLOW).await?.0 == 0 {
+        // The prefill writes 7 answers per 16 messages.
+        let started = std::time::Instant::now();
+        store.prefill(answers.div_ceil(7) * 16).await?;
+        eprintln!(
+            "prefilled {} answers in {:.1} s",
+            answers.div_ceil(7) * 7,
+            started.elapsed().as_secs_f64()
+        );
+    }
     let mut measured = vec![results::baseline(&store).await?];
     measured.push(results::stream(&store, Shape::Csv).await?);
     measured.push(results::stream(&store, Shape::Json).await?);
+    measured.push(results::walk_pages(&store).await?);
     store.close().await;
     Ok(measured)
 }

@@ -30,6 +30,7 @@ mod sqlite_casework;
 mod sqlite_insights;
 mod sqlite_outbox;
 mod sqlite_privacy;
+mod sqlite_reader;
 mod sqlite_requests;
 mod sqlite_results;
 mod sqlite_staff;

@@ -5,6 +5,8 @@
 //! several replicas a row numbered 100 can commit after one numbered 101; ordered this way,
 //! anything that commits after a page was read sorts after that page (see migration 0009).
 
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -12,7 +14,8 @@ use sqlx::postgres::PgRow;
 use super::StoreError;
 use super::postgres::{PgStore, Ts, ts};
 use super::results::{
-    RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter, SummaryCounts,
+    AnswerRow, RequestFilter, RequestPage, RequestRow, ResponsePage, ResponseRow, ResultsFilter,
+    SummaryCounts,
 };
 
 fn request(r: &PgRow) -> Result<RequestRow, StoreError> {
@@ -55,6 +58,26 @@ fn position(xid: &str, id: i64) -> String {
     format!("{xid}.{id}")
 }
 
+/// The answers of the sessions whose ids lie in `$1..=$2` (a page's sessions are read first,
+/// then their answers in one range scan: about half the server's work of aggregating each
+/// session's answers in a subquery, measured with EXPLAIN ANALYZE on 1,000,000 answers).
+///
+/// Neither statement sorts: the answers are put in order per session here, which spares the
+/// server a sort of every answer it sends.
+const ANSWERS_IN_SPAN: &str = "SELECT a.session_id, a.question, a.raw, a.value, a.category,
+            a.answered_at, a.id
+     FROM answers a WHERE a.session_id BETWEEN $1 AND $2";
+
+/// The answers of the sessions in `$1`: for a page whose ids are spread out (other flows'
+/// sessions in between, or one created by a long transaction), where a range would read far
+/// more than the page.
+const ANSWERS_OF: &str = "SELECT a.session_id, a.question, a.raw, a.value, a.category,
+            a.answered_at, a.id
+     FROM answers a WHERE a.session_id = ANY($1)";
+
+/// Most ids a page's range may span per session in it before its answers are looked up by id.
+const SPAN_PER_SESSION: i64 = 2;
+
 impl PgStore {
     /// See [`super::Store::responses_page`].
     pub async fn responses_page(
@@ -63,16 +86,30 @@ impl PgStore {
         after: Option<(u64, i64)>,
         limit: i64,
     ) -> Result<ResponsePage, StoreError> {
+        self.responses_page_telling(filter, after, limit, None)
+            .await
+    }
+
+    /// [`Self::responses_page`], telling `tell` where the following page starts as soon as
+    /// the page's sessions are read, before their answers are.
+    pub async fn responses_page_telling(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<(u64, i64)>,
+        limit: i64,
+        tell: Option<tokio::sync::oneshot::Sender<Option<String>>>,
+    ) -> Result<ResponsePage, StoreError> {
         let (xid, id) = after.unwrap_or((0, 0));
+        // The sessions and their answers are read in one snapshot.
+        let mut tx = self
+            .pool()
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await?;
         let rows = sqlx::query(&format!(
             "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
                     s.started_at, s.updated_at, s.ended_at, s.created_xid::text AS xid,
                     (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
-                     ORDER BY r.id LIMIT 1) AS tracking_code,
-                    COALESCE((SELECT json_agg(json_build_array(a.question, a.raw, a.value,
-                                                               a.category, a.answered_at)
-                                              ORDER BY a.answered_at, a.id)
-                              FROM answers a WHERE a.session_id = s.id), '[]')::text AS answers
+                     ORDER BY r.id LIMIT 1) AS tracking_code
              FROM sessions s JOIN contacts c ON c.id = s.contact_id
              WHERE (s.created_xid, s.id) > ($1::text::xid8, $2)
                AND s.created_xid < {WRITABLE_FROM}
@@ -89,7 +126,7 @@ impl PgStore {
         .bind(filter.since.map(ts))
         .bind(filter.until.map(ts))
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *tx)
         .await?;
         let mut sessions = Vec::with_capacity(rows.len());
         let mut last_xid = String::new();
@@ -106,7 +143,7 @@ impl PgStore {
                 updated_at: r.try_get::<Ts, _>("updated_at")?.0,
                 ended_at: r.try_get::<Option<Ts>, _>("ended_at")?.map(|t| t.0),
                 tracking_code: r.try_get("tracking_code")?,
-                answers: super::results::answers_json(r.try_get("answers")?)?,
+                answers: Vec::new(),
             });
         }
         let next = match sessions.last() {
@@ -115,6 +152,44 @@ impl PgStore {
             }
             _ => None,
         };
+        if let Some(tell) = tell {
+            let _ = tell.send(next.clone());
+        }
+        let ids: Vec<i64> = sessions.iter().map(|s| s.session_id).collect();
+        let (lo, hi) = (ids.iter().min(), ids.iter().max());
+        if let (Some(&lo), Some(&hi)) = (lo, hi) {
+            let answers = if hi - lo < SPAN_PER_SESSION * ids.len() as i64 {
+                sqlx::query(ANSWERS_IN_SPAN).bind(lo).bind(hi)
+            } else {
+                sqlx::query(ANSWERS_OF).bind(&ids)
+            }
+            .fetch_all(&mut *tx)
+            .await?;
+            let at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+            // (answer id, answer) per session, to be put in the order they were given.
+            let mut given: Vec<Vec<(i64, AnswerRow)>> = vec![Vec::new(); ids.len()];
+            for a in &answers {
+                // A range also holds sessions of other flows or statuses, not on this page.
+                let Some(&i) = at.get(&a.try_get_unchecked::<i64, _>(0)?) else {
+                    continue;
+                };
+                given[i].push((
+                    a.try_get_unchecked(6)?,
+                    AnswerRow {
+                        question: a.try_get_unchecked(1)?,
+                        raw: a.try_get_unchecked(2)?,
+                        value: a.try_get_unchecked(3)?,
+                        category: a.try_get_unchecked(4)?,
+                        answered_at: a.try_get_unchecked::<Ts, _>(5)?.0,
+                    },
+                ));
+            }
+            for (session, mut answers) in sessions.iter_mut().zip(given) {
+                answers.sort_unstable_by_key(|(id, a)| (a.answered_at, *id));
+                session.answers = answers.into_iter().map(|(_, a)| a).collect();
+            }
+        }
+        tx.commit().await?;
         Ok(ResponsePage {
             rows: sessions,
             next,

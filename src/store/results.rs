@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError};
 
@@ -175,38 +177,97 @@ impl Store {
 
     /// Every session matching `filter`, streamed page by page through a small channel, so a
     /// result set of any size is sent with flat memory.
+    ///
+    /// Two pages are read at once: the next is started as soon as its position is known, while
+    /// this process is still taking in the one before, so the database and this process work
+    /// side by side on the two cores.
     pub fn responses_stream(
         &self,
         filter: ResultsFilter,
     ) -> mpsc::Receiver<Result<ResponseRow, StoreError>> {
         let (tx, rx) = mpsc::channel(STREAM_PAGE as usize);
+        if let Store::Sqlite(s) = self
+            && let Some(reader) = s.reader()
+        {
+            reader.responses_stream(filter, STREAM_PAGE, tx);
+            return rx;
+        }
         let store = self.clone();
         tokio::spawn(async move {
-            let mut after: Option<String> = None;
-            loop {
-                let page = match store
-                    .responses_page(&filter, after.as_deref(), STREAM_PAGE)
-                    .await
+            let start = |after: Option<String>| {
+                let (store, filter) = (store.clone(), filter.clone());
+                let (tell, told) = oneshot::channel();
+                let page = tokio::spawn(async move {
+                    store
+                        .responses_page_telling(&filter, after.as_deref(), STREAM_PAGE, tell)
+                        .await
+                });
+                (page, told)
+            };
+            let (first, told) = start(None);
+            let mut pages = VecDeque::from([first]);
+            let mut next = Some(told);
+            while let Some(page) = pages.pop_front() {
+                if let Some(told) = next.take()
+                    && let Ok(Some(after)) = told.await
                 {
+                    let (following, told) = start(Some(after));
+                    pages.push_back(following);
+                    next = Some(told);
+                }
+                let page = match page.await {
                     Ok(Ok(page)) => page,
-                    Ok(Err(BadCursor)) => unreachable!("the store's own cursor"),
-                    Err(e) => {
+                    Ok(Err(e)) => {
+                        pages.iter().for_each(|p| p.abort());
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                    Err(failed) => {
+                        pages.iter().for_each(|p| p.abort());
+                        let e = StoreError::Corrupt(format!("reading a page failed: {failed}"));
                         let _ = tx.send(Err(e)).await;
                         return;
                     }
                 };
                 for row in page.rows {
                     if tx.send(Ok(row)).await.is_err() {
+                        pages.iter().for_each(|p| p.abort());
                         return; // the client went away
                     }
-                }
-                match page.next {
-                    Some(next) => after = Some(next),
-                    None => return,
                 }
             }
         });
         rx
+    }
+
+    /// [`Store::responses_page`] from a position of the store's own, which tells `tell` where
+    /// the following page starts (None: this is the last) as soon as that is known: on
+    /// PostgreSQL, once the page's sessions are read and before their answers are.
+    async fn responses_page_telling(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<&str>,
+        limit: i64,
+        tell: oneshot::Sender<Option<String>>,
+    ) -> Result<ResponsePage, StoreError> {
+        let after = after
+            .map(split_cursor)
+            .transpose()
+            .expect("the store's own cursor");
+        match self {
+            Store::Sqlite(s) => {
+                let page = s
+                    .responses_page(filter, after.map(|(_, id)| id), limit)
+                    .await?;
+                let _ = tell.send(page.next.clone());
+                Ok(page)
+            }
+            Store::Postgres(s) => {
+                let after = after.map(|(x, id)| (x.unwrap_or(0), id));
+                s.responses_page_telling(filter, after, limit, Some(tell))
+                    .await
+            }
+        }
     }
 
     /// Session and answer counts of `flow`.

@@ -66,6 +66,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     writes: Writes,
     batched: Arc<AtomicU64>,
+    /// Results read through SQLite directly; None for a database held in memory.
+    reader: Option<super::sqlite_reader::Reader>,
 }
 
 /// Removes the per-value index samples (`sqlite_stat4`) that `ANALYZE` writes; the per-index
@@ -139,20 +141,26 @@ impl SqliteStore {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         refresh_statistics(&pool).await?;
         let file = options.get_filename();
+        // The driver names `sqlite::memory:` databases `file:sqlx-in-memory-N`, not `:memory:`.
         let in_memory = file.as_os_str().is_empty()
             || file.to_string_lossy().contains(":memory:")
+            || url.contains(":memory:")
             || url.contains("mode=memory");
         let batched = Arc::new(AtomicU64::new(0));
-        let writes = if in_memory {
+        let (writes, reader) = if in_memory {
             // A second connection would see another database: keep one transaction per text.
-            Writes::PerText
+            (Writes::PerText, None)
         } else {
-            Writes::Batched(writer::start(file.to_path_buf(), batched.clone())?)
+            (
+                Writes::Batched(writer::start(file.to_path_buf(), batched.clone())?),
+                Some(super::sqlite_reader::Reader::new(file.to_path_buf())),
+            )
         };
         Ok(SqliteStore {
             pool,
             writes,
             batched,
+            reader,
         })
     }
 
@@ -173,12 +181,18 @@ impl SqliteStore {
             pool,
             writes: Writes::PerText,
             batched: Arc::default(),
+            reader: None,
         })
     }
 
     /// Texts committed so far in a transaction shared with at least one other text.
     pub fn texts_committed_together(&self) -> u64 {
         self.batched.load(Ordering::Relaxed)
+    }
+
+    /// Reads results through SQLite directly, when the database is a file.
+    pub(super) fn reader(&self) -> Option<&super::sqlite_reader::Reader> {
+        self.reader.as_ref()
     }
 
     /// The connection pool, for tests and tools that read the database directly.

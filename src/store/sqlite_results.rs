@@ -41,6 +41,28 @@ fn request(r: &SqliteRow) -> Result<RequestRow, StoreError> {
 const REQUEST_COLUMNS: &str = "id, code, flow_id, service, description, location, photo, status, \
                                status_notes, created_at, updated_at, channel, lat, lon, attributes";
 
+/// A page of sessions with their answers: `?1` the id to start after, `?2`…`?5` the
+/// filter (flow, status, since, until), `?6` the page size. Each session's answers come with
+/// it as one JSON array built by SQLite (see [`super::results::answers_json`]): one row per
+/// session instead of one per answer is most of what streaming costs here. Times are compared
+/// as instants: stored strings carry varying fractional digits.
+pub(super) const SQL_RESPONSES_PAGE: &str =
+    "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
+            s.started_at, s.updated_at, s.ended_at,
+            (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
+             ORDER BY r.id LIMIT 1) AS tracking_code,
+            (SELECT json_group_array(json_array(a.question, a.raw, a.value, a.category,
+                                                a.answered_at)
+                                     ORDER BY a.answered_at, a.id)
+             FROM answers a WHERE a.session_id = s.id) AS answers
+     FROM sessions s JOIN contacts c ON c.id = s.contact_id
+     WHERE s.id > ?1
+       AND (?2 IS NULL OR s.flow_id = ?2)
+       AND (?3 IS NULL OR s.status = ?3)
+       AND (?4 IS NULL OR julianday(s.started_at) >= julianday(?4))
+       AND (?5 IS NULL OR julianday(s.started_at) < julianday(?5))
+     ORDER BY s.id LIMIT ?6";
+
 impl SqliteStore {
     /// See [`super::Store::responses_page`].
     pub async fn responses_page(
@@ -49,34 +71,18 @@ impl SqliteStore {
         after: Option<i64>,
         limit: i64,
     ) -> Result<ResponsePage, StoreError> {
-        // Times are compared as instants: stored strings carry varying fractional digits.
-        // Each session's answers come with it as one JSON array built by SQLite: one row per
-        // session instead of one per answer is most of what streaming costs here.
-        let rows = sqlx::query(
-            "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
-                    s.started_at, s.updated_at, s.ended_at,
-                    (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
-                     ORDER BY r.id LIMIT 1) AS tracking_code,
-                    (SELECT json_group_array(json_array(a.question, a.raw, a.value, a.category,
-                                                        a.answered_at)
-                                             ORDER BY a.answered_at, a.id)
-                     FROM answers a WHERE a.session_id = s.id) AS answers
-             FROM sessions s JOIN contacts c ON c.id = s.contact_id
-             WHERE s.id > ?1
-               AND (?2 IS NULL OR s.flow_id = ?2)
-               AND (?3 IS NULL OR s.status = ?3)
-               AND (?4 IS NULL OR julianday(s.started_at) >= julianday(?4))
-               AND (?5 IS NULL OR julianday(s.started_at) < julianday(?5))
-             ORDER BY s.id LIMIT ?6",
-        )
-        .bind(after.unwrap_or(0))
-        .bind(&filter.flow)
-        .bind(&filter.status)
-        .bind(filter.since.map(ts))
-        .bind(filter.until.map(ts))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
+        if let Some(reader) = self.reader() {
+            return reader.responses_page(filter, after, limit).await;
+        }
+        let rows = sqlx::query(SQL_RESPONSES_PAGE)
+            .bind(after.unwrap_or(0))
+            .bind(&filter.flow)
+            .bind(&filter.status)
+            .bind(filter.since.map(ts))
+            .bind(filter.until.map(ts))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
         let mut sessions = Vec::with_capacity(rows.len());
         for r in &rows {
             sessions.push(ResponseRow {

@@ -1,0 +1,168 @@
+//! Results read out of SQLite straight through SQLite (rusqlite), on blocking threads.
+//!
+//! Through the async driver every row is handed from the driver's worker thread to the caller
+//! with a copy of each value and a wake-up; streaming a million answers spent more time in
+//! those hand-offs and thread switches than in SQLite (docs/benchmarks.md). Here a page is
+//! read on the calling thread into memory, the statement is reset (so no read transaction is
+//! held while a slow client takes the rows), and only then handed on. The SQL is the async
+//! path's ([`SQL_RESPONSES_PAGE`]), kept for databases held in memory, which a second
+//! connection cannot open.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::mpsc;
+
+use super::StoreError;
+use super::results::{ResponsePage, ResponseRow, ResultsFilter, answers_json};
+use super::sqlite::{parse_ts, ts};
+use super::sqlite_results::SQL_RESPONSES_PAGE;
+
+/// Idle connections kept for the next reader.
+const IDLE: usize = 4;
+
+/// Reads results from the database file at one path, reusing its connections.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    path: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Reader {
+    pub fn new(path: PathBuf) -> Self {
+        Reader {
+            path,
+            idle: Arc::default(),
+        }
+    }
+
+    fn connection(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().expect("reader pool poisoned").pop() {
+            return Ok(conn);
+        }
+        // Read-write without create, but refusing writes: a read-only open of a WAL database
+        // fails when its shared-memory file has to be made.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.pragma_update(None, "cache_size", -16 * 1024)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().expect("reader pool poisoned");
+        if idle.len() < IDLE {
+            idle.push(conn);
+        }
+    }
+
+    /// See [`super::Store::responses_page`].
+    pub async fn responses_page(
+        &self,
+        filter: &ResultsFilter,
+        after: Option<i64>,
+        limit: i64,
+    ) -> Result<ResponsePage, StoreError> {
+        let (reader, filter) = (self.clone(), filter.clone());
+        tokio::task::spawn_blocking(move || {
+            let conn = reader.connection()?;
+            let page = page(&conn, &filter, after, limit);
+            reader.give_back(conn);
+            page
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("reading results failed: {e}")))?
+    }
+
+    /// Sends every session matching `filter` to `tx`, `limit` at a time, from a blocking
+    /// thread: it reads the next page while the caller is still taking the rows of the last.
+    pub fn responses_stream(
+        &self,
+        filter: ResultsFilter,
+        limit: i64,
+        tx: mpsc::Sender<Result<ResponseRow, StoreError>>,
+    ) {
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match reader.connection() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut after = None;
+            loop {
+                let page = match page(&conn, &filter, after, limit) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                };
+                for row in page.rows {
+                    if tx.blocking_send(Ok(row)).is_err() {
+                        return; // the client went away
+                    }
+                }
+                match page.next {
+                    Some(next) => after = next.parse().ok(),
+                    None => break,
+                }
+            }
+            reader.give_back(conn);
+        });
+    }
+}
+
+fn required(at: Option<String>, column: &str) -> Result<jiff::Timestamp, StoreError> {
+    parse_ts(at)?.ok_or_else(|| StoreError::Corrupt(format!("{column} missing")))
+}
+
+/// One page, read whole before it is returned.
+fn page(
+    conn: &Connection,
+    filter: &ResultsFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<ResponsePage, StoreError> {
+    let mut statement = conn.prepare_cached(SQL_RESPONSES_PAGE)?;
+    let mut rows = statement.query(params![
+        after.unwrap_or(0),
+        filter.flow,
+        filter.status,
+        filter.since.map(ts),
+        filter.until.map(ts),
+        limit
+    ])?;
+    let mut sessions = Vec::with_capacity(limit.clamp(0, 1000) as usize);
+    while let Some(r) = rows.next()? {
+        let answers: Option<String> = r.get(10)?;
+        sessions.push(ResponseRow {
+            session_id: r.get(0)?,
+            phone: r.get(1)?,
+            flow_id: r.get(2)?,
+            flow_version: r.get(3)?,
+            language: r.get(4)?,
+            status: r.get(5)?,
+            started_at: required(r.get(6)?, "started_at")?,
+            updated_at: required(r.get(7)?, "updated_at")?,
+            ended_at: parse_ts(r.get(8)?)?,
+            tracking_code: r.get(9)?,
+            answers: answers_json(answers.as_deref().unwrap_or("[]"))?,
+        });
+    }
+    let next = match sessions.last() {
+        Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
+        _ => None,
+    };
+    Ok(ResponsePage {
+        rows: sessions,
+        next,
+    })
+}
