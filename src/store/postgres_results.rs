@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use futures_util::TryStreamExt as _;
 use jiff::Timestamp;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
@@ -158,17 +159,17 @@ impl PgStore {
         let ids: Vec<i64> = sessions.iter().map(|s| s.session_id).collect();
         let (lo, hi) = (ids.iter().min(), ids.iter().max());
         if let (Some(&lo), Some(&hi)) = (lo, hi) {
-            let answers = if hi - lo < SPAN_PER_SESSION * ids.len() as i64 {
+            let query = if hi - lo < SPAN_PER_SESSION * ids.len() as i64 {
                 sqlx::query(ANSWERS_IN_SPAN).bind(lo).bind(hi)
             } else {
                 sqlx::query(ANSWERS_OF).bind(&ids)
-            }
-            .fetch_all(&mut *tx)
-            .await?;
+            };
             let at: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
             // (answer id, answer) per session, to be put in the order they were given.
             let mut given: Vec<Vec<(i64, AnswerRow)>> = vec![Vec::new(); ids.len()];
-            for a in &answers {
+            // Taken as they arrive, while the server is still sending the rest.
+            let mut answers = query.fetch(&mut *tx);
+            while let Some(a) = answers.try_next().await? {
                 // A range also holds sessions of other flows or statuses, not on this page.
                 let Some(&i) = at.get(&a.try_get_unchecked::<i64, _>(0)?) else {
                     continue;
@@ -184,6 +185,7 @@ impl PgStore {
                     },
                 ));
             }
+            drop(answers);
             for (session, mut answers) in sessions.iter_mut().zip(given) {
                 answers.sort_unstable_by_key(|(id, a)| (a.answered_at, *id));
                 session.answers = answers.into_iter().map(|(_, a)| a).collect();

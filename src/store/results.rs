@@ -348,7 +348,7 @@ pub(super) fn answers_json(json: &str) -> Result<Vec<AnswerRow>, StoreError> {
 impl Store {
     /// Reads every answer of `flow` with one plain query and nothing else, counting rows and
     /// text bytes: the floor that streaming results is measured against (`civictext
-    /// bench-results`).
+    /// bench-results`), through the driver the results are read with.
     pub async fn scan_answers(&self, flow: &str) -> Result<(u64, u64), StoreError> {
         use futures_util::TryStreamExt as _;
         use sqlx::Row as _;
@@ -362,6 +362,14 @@ impl Store {
             }
         };
         match self {
+            Store::Sqlite(s) if s.reader().is_some() => {
+                let (reader, flow) = (s.reader().cloned().expect("a reader"), flow.to_string());
+                return tokio::task::spawn_blocking(move || {
+                    super::sqlite_reader::scan_answers(&reader, SQL, &flow)
+                })
+                .await
+                .map_err(|e| StoreError::Corrupt(format!("reading answers failed: {e}")))?;
+            }
             Store::Sqlite(s) => {
                 let mut stream = sqlx::query(SQL).bind(flow).fetch(s.pool());
                 while let Some(row) = stream.try_next().await? {

@@ -71,9 +71,10 @@ impl Reader {
         let (reader, filter) = (self.clone(), filter.clone());
         tokio::task::spawn_blocking(move || {
             let conn = reader.connection()?;
-            let page = page(&conn, &filter, after, limit);
+            let page = page(&conn, &filter, after, limit)?;
+            // A connection that failed is dropped rather than kept.
             reader.give_back(conn);
-            page
+            Ok(page)
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("reading results failed: {e}")))?
@@ -102,7 +103,7 @@ impl Reader {
                     Ok(page) => page,
                     Err(e) => {
                         let _ = tx.blocking_send(Err(e));
-                        break;
+                        return;
                     }
                 };
                 for row in page.rows {
@@ -118,6 +119,29 @@ impl Reader {
             reader.give_back(conn);
         });
     }
+}
+
+/// Reads every answer of `flow` with one plain query, counting rows and text bytes: the floor
+/// `civictext bench-results` compares streaming with, through the same driver.
+pub(super) fn scan_answers(
+    reader: &Reader,
+    sql: &str,
+    flow: &str,
+) -> Result<(u64, u64), StoreError> {
+    let conn = reader.connection()?;
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    {
+        let mut statement = conn.prepare(sql)?;
+        let mut found = statement.query([flow])?;
+        while let Some(r) = found.next()? {
+            rows += 1;
+            for i in 1..5 {
+                bytes += r.get_ref(i)?.as_str().map(|s| s.len() as u64).unwrap_or(0);
+            }
+        }
+    }
+    reader.give_back(conn);
+    Ok((rows, bytes))
 }
 
 fn required(at: Option<String>, column: &str) -> Result<jiff::Timestamp, StoreError> {
