@@ -2058,7 +2058,11 @@ async fn pages_and_streams_give_each_session_its_own_answers_in_the_order_given_
     for i in 0..30i64 {
         let flow = flows[i as usize % 3];
         let phone = format!("+1502555{:04}", 3000 + i);
-        let at_first = t0 + SignedDuration::from_secs(i);
+        // Times written with different numbers of fraction digits in the same second, whose
+        // text order is not their order in time (`…:04.5Z` sorts before `…:04Z`).
+        let at_first = t0
+            + SignedDuration::from_secs(i)
+            + SignedDuration::from_millis(if i % 4 == 2 { 500 } else { 0 });
         let answers = if i % 5 == 0 {
             vec![]
         } else {
@@ -2082,7 +2086,7 @@ async fn pages_and_streams_give_each_session_its_own_answers_in_the_order_given_
         )
         .await;
         if i % 5 != 0 && i % 2 == 0 {
-            let later = t0 + SignedDuration::from_secs(1000 + i);
+            let later = at_first + SignedDuration::from_millis(if i % 4 == 2 { 20 } else { 500 });
             let state = next_snapshot(&b, &phone, &format!("SM-il-{i}-b"), later)
                 .await
                 .session
@@ -2139,12 +2143,15 @@ async fn pages_and_streams_give_each_session_its_own_answers_in_the_order_given_
                 "{flow:?}, pages of {limit}"
             );
         }
-        let mut streamed = Vec::new();
-        let mut rx = b.store.responses_stream(filter);
-        while let Some(row) = rx.recv().await {
-            streamed.push(shown(row.expect("a streamed row")));
+        assert_eq!(
+            streamed(&b.store, &filter, None).await,
+            wanted,
+            "{flow:?}, streamed"
+        );
+        for page in [1, 2, 3] {
+            let got = streamed(&b.store, &filter, Some(page)).await;
+            assert_eq!(got, wanted, "{flow:?}, streamed in pages of {page}");
         }
-        assert_eq!(streamed, wanted, "{flow:?}, streamed");
     }
     // Only the finished ones: half the sessions, spread out.
     let completed = ResultsFilter {
@@ -2158,6 +2165,44 @@ async fn pages_and_streams_give_each_session_its_own_answers_in_the_order_given_
             .iter()
             .all(|(_, _, given)| given.last().unwrap().1.starts_with("monthly"))
     );
+    assert_eq!(streamed(&b.store, &completed, Some(2)).await, finished);
+
+    // Clients that go away mid-stream leave nothing held: the store still reads afterwards.
+    for _ in 0..8 {
+        let mut rx = b.store.responses_stream_paged(ResultsFilter::default(), 1);
+        rx.recv()
+            .await
+            .expect("a first row")
+            .expect("a streamed row");
+        rx.recv()
+            .await
+            .expect("a second row")
+            .expect("a streamed row");
+    }
+    let again = tokio::time::timeout(
+        Duration::from_secs(5),
+        paged(&b.store, &ResultsFilter::default(), 7),
+    )
+    .await
+    .expect("pages are read after abandoned streams");
+    assert_eq!(again, everything);
+}
+
+/// Every response matching `filter` streamed, in pages of `page` (None: the store's own).
+async fn streamed(
+    store: &Store,
+    filter: &ResultsFilter,
+    page: Option<i64>,
+) -> Vec<(i64, String, Vec<(String, String)>)> {
+    let mut rx = match page {
+        Some(page) => store.responses_stream_paged(filter.clone(), page),
+        None => store.responses_stream(filter.clone()),
+    };
+    let mut out = Vec::new();
+    while let Some(row) = rx.recv().await {
+        out.push(shown(row.expect("a streamed row")));
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

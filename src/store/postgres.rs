@@ -51,7 +51,14 @@ pub struct PgStore {
     batches: Option<mpsc::Sender<Job>>,
     /// Texts committed in a transaction shared with at least one other text.
     pub(super) batched: Arc<AtomicU64>,
+    /// Result pages read at once (each holds a connection for its transaction), so downloads
+    /// never take the connections inbound texts need.
+    pub(super) result_pages: Arc<tokio::sync::Semaphore>,
 }
+
+/// Result pages this process reads at once: a stream keeps two in flight, and the other
+/// connections of the pool stay free for texts.
+const RESULT_PAGES: usize = 2;
 
 /// A timestamp as PostgreSQL `timestamptz` (microseconds; finer digits are dropped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +300,7 @@ impl PgStore {
             residents: Arc::default(),
             batches: None,
             batched: Arc::default(),
+            result_pages: Arc::new(tokio::sync::Semaphore::new(RESULT_PAGES)),
         };
         store.batches = Some(super::pg_batch::start(store.clone()));
         Ok(store)
@@ -310,6 +318,7 @@ impl PgStore {
             residents: Arc::default(),
             batches: None,
             batched: Arc::default(),
+            result_pages: Arc::new(tokio::sync::Semaphore::new(RESULT_PAGES)),
         })
     }
 

@@ -101,6 +101,11 @@ impl PgStore {
         tell: Option<tokio::sync::oneshot::Sender<Option<String>>>,
     ) -> Result<ResponsePage, StoreError> {
         let (xid, id) = after.unwrap_or((0, 0));
+        let _turn = self
+            .result_pages
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         // The sessions and their answers are read in one snapshot.
         let mut tx = self
             .pool()

@@ -2,11 +2,9 @@
 //! in a stable order; per-flow summaries; service requests. Library functions, so every
 //! surface that shows results reads them the same way.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use jiff::Timestamp;
-use std::collections::VecDeque;
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Store, StoreError};
@@ -180,18 +178,25 @@ impl Store {
     ///
     /// Two pages are read at once: the next is started as soon as its position is known, while
     /// this process is still taking in the one before, so the database and this process work
-    /// side by side on the two cores.
+    /// side by side. No connection or thread is held between pages, however slowly the client
+    /// takes the rows.
     pub fn responses_stream(
         &self,
         filter: ResultsFilter,
     ) -> mpsc::Receiver<Result<ResponseRow, StoreError>> {
-        let (tx, rx) = mpsc::channel(STREAM_PAGE as usize);
-        if let Store::Sqlite(s) = self
-            && let Some(reader) = s.reader()
-        {
-            reader.responses_stream(filter, STREAM_PAGE, tx);
-            return rx;
-        }
+        self.responses_stream_paged(filter, STREAM_PAGE)
+    }
+
+    /// [`Store::responses_stream`] in pages of `page` sessions (tests use small pages to
+    /// stream many pages from few sessions).
+    #[doc(hidden)]
+    pub fn responses_stream_paged(
+        &self,
+        filter: ResultsFilter,
+        page_size: i64,
+    ) -> mpsc::Receiver<Result<ResponseRow, StoreError>> {
+        // One page of rows waits in the channel while the next is read.
+        let (tx, rx) = mpsc::channel(page_size.clamp(1, STREAM_PAGE) as usize);
         let store = self.clone();
         tokio::spawn(async move {
             let start = |after: Option<String>| {
@@ -199,7 +204,7 @@ impl Store {
                 let (tell, told) = oneshot::channel();
                 let page = tokio::spawn(async move {
                     store
-                        .responses_page_telling(&filter, after.as_deref(), STREAM_PAGE, tell)
+                        .responses_page_telling(&filter, after.as_deref(), page_size, tell)
                         .await
                 });
                 (page, told)
@@ -322,27 +327,32 @@ impl Store {
     }
 }
 
-/// A session's answers as the results queries aggregate them in the database (one row per
-/// session rather than one per answer is most of what streaming costs): `[[question, raw,
-/// value, category, answered_at], …]` in the order they were given.
+/// A session's answers as SQLite aggregates them (one row per session rather than one per
+/// answer is most of what streaming costs): `[[question, raw, value, category, answered_at,
+/// answer id], …]` in any order, returned in the order they were given (by time, then id). They
+/// are ordered here, once their times are parsed: stored times carry varying numbers of
+/// fraction digits, so the database would have to parse every one of them to sort.
 pub(super) fn answers_json(json: &str) -> Result<Vec<AnswerRow>, StoreError> {
-    let answers: Vec<(String, String, String, String, String)> = serde_json::from_str(json)
+    let answers: Vec<(String, String, String, String, String, i64)> = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("a session's answers: {e}")))?;
-    answers
+    let mut given = answers
         .into_iter()
-        .map(|(question, raw, value, category, at)| {
+        .map(|(question, raw, value, category, at, id)| {
             let answered_at = at
                 .parse()
                 .map_err(|e| StoreError::Corrupt(format!("bad answer time {at:?}: {e}")))?;
-            Ok(AnswerRow {
+            let answer = AnswerRow {
                 question,
                 raw,
                 value,
                 category,
                 answered_at,
-            })
+            };
+            Ok((id, answer))
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    given.sort_unstable_by_key(|(id, a)| (a.answered_at, *id));
+    Ok(given.into_iter().map(|(_, a)| a).collect())
 }
 
 impl Store {

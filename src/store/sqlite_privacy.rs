@@ -180,7 +180,8 @@ impl SqliteStore {
         let mut answers: BTreeMap<i64, Vec<HeldAnswer>> = BTreeMap::new();
         for r in sqlx::query(
             "SELECT session_id, question, raw, value, category, answered_at FROM answers
-             WHERE contact_id = ? ORDER BY session_id, answered_at, id",
+             WHERE contact_id = ?
+             ORDER BY session_id, unixepoch(answered_at, 'subsec'), id",
         )
         .bind(id)
         .fetch_all(pool)

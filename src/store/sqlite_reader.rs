@@ -3,8 +3,8 @@
 //! Through the async driver every row is handed from the driver's worker thread to the caller
 //! with a copy of each value and a wake-up; streaming a million answers spent more time in
 //! those hand-offs and thread switches than in SQLite (docs/benchmarks.md). Here a page is
-//! read on the calling thread into memory, the statement is reset (so no read transaction is
-//! held while a slow client takes the rows), and only then handed on. The SQL is the async
+//! read on a blocking thread into memory, and only then handed on: no thread, connection or
+//! read transaction is held while a slow client takes the rows. The SQL is the async
 //! path's ([`SQL_RESPONSES_PAGE`]), kept for databases held in memory, which a second
 //! connection cannot open.
 
@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
-use tokio::sync::mpsc;
 
 use super::StoreError;
 use super::results::{ResponsePage, ResponseRow, ResultsFilter, answers_json};
@@ -31,6 +30,7 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// A reader of the database file at `path` (opened when first needed).
     pub fn new(path: PathBuf) -> Self {
         Reader {
             path,
@@ -78,46 +78,6 @@ impl Reader {
         })
         .await
         .map_err(|e| StoreError::Corrupt(format!("reading results failed: {e}")))?
-    }
-
-    /// Sends every session matching `filter` to `tx`, `limit` at a time, from a blocking
-    /// thread: it reads the next page while the caller is still taking the rows of the last.
-    pub fn responses_stream(
-        &self,
-        filter: ResultsFilter,
-        limit: i64,
-        tx: mpsc::Sender<Result<ResponseRow, StoreError>>,
-    ) {
-        let reader = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let conn = match reader.connection() {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            };
-            let mut after = None;
-            loop {
-                let page = match page(&conn, &filter, after, limit) {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx.blocking_send(Err(e));
-                        return;
-                    }
-                };
-                for row in page.rows {
-                    if tx.blocking_send(Ok(row)).is_err() {
-                        return; // the client went away
-                    }
-                }
-                match page.next {
-                    Some(next) => after = next.parse().ok(),
-                    None => break,
-                }
-            }
-            reader.give_back(conn);
-        });
     }
 }
 

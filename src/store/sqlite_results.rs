@@ -43,17 +43,17 @@ const REQUEST_COLUMNS: &str = "id, code, flow_id, service, description, location
 
 /// A page of sessions with their answers: `?1` the id to start after, `?2`…`?5` the
 /// filter (flow, status, since, until), `?6` the page size. Each session's answers come with
-/// it as one JSON array built by SQLite (see [`super::results::answers_json`]): one row per
-/// session instead of one per answer is most of what streaming costs here. Times are compared
-/// as instants: stored strings carry varying fractional digits.
+/// it as one JSON array built by SQLite, put in order once parsed (see
+/// [`super::results::answers_json`]): one row per session instead of one per answer is most of
+/// what streaming costs here. Times are compared as instants: stored strings carry varying
+/// fractional digits, so their text order is not their order in time.
 pub(super) const SQL_RESPONSES_PAGE: &str =
     "SELECT s.id, c.phone, s.flow_id, s.flow_version, s.language, s.status,
             s.started_at, s.updated_at, s.ended_at,
             (SELECT r.code FROM service_requests r WHERE r.session_id = s.id
              ORDER BY r.id LIMIT 1) AS tracking_code,
             (SELECT json_group_array(json_array(a.question, a.raw, a.value, a.category,
-                                                a.answered_at)
-                                     ORDER BY a.answered_at, a.id)
+                                                a.answered_at, a.id))
              FROM answers a WHERE a.session_id = s.id) AS answers
      FROM sessions s JOIN contacts c ON c.id = s.contact_id
      WHERE s.id > ?1
@@ -138,7 +138,8 @@ impl SqliteStore {
         }
         for r in sqlx::query(
             "SELECT (SELECT a.question FROM answers a WHERE a.session_id = s.id
-                     ORDER BY a.answered_at DESC, a.id DESC LIMIT 1) AS last_question,
+                     ORDER BY unixepoch(a.answered_at, 'subsec') DESC, a.id DESC
+                     LIMIT 1) AS last_question,
                     COUNT(*) AS n
              FROM sessions s
              WHERE s.flow_id = ? AND s.status IN ('expired', 'opted_out', 'interrupted')
