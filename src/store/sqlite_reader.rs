@@ -15,9 +15,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, params};
 
 use super::StoreError;
-use super::results::{ResponsePage, ResponseRow, ResultsFilter, answers_json};
-use super::sqlite::{parse_ts, ts};
-use super::sqlite_results::SQL_RESPONSES_PAGE;
+use super::results::{ResponsePage, ResultsFilter};
+use super::sqlite::ts;
+use super::sqlite_results::{PageColumns, SQL_RESPONSES_PAGE, response_page};
 
 /// Idle connections kept for the next reader.
 const IDLE: usize = 4;
@@ -104,10 +104,6 @@ pub(super) fn scan_answers(
     Ok((rows, bytes))
 }
 
-fn required(at: Option<String>, column: &str) -> Result<jiff::Timestamp, StoreError> {
-    parse_ts(at)?.ok_or_else(|| StoreError::Corrupt(format!("{column} missing")))
-}
-
 /// One page, read whole before it is returned.
 fn page(
     conn: &Connection,
@@ -124,29 +120,9 @@ fn page(
         filter.until.map(ts),
         limit
     ])?;
-    let mut sessions = Vec::with_capacity(limit.clamp(0, 1000) as usize);
+    let mut page = Vec::with_capacity(limit.clamp(0, 1000) as usize);
     while let Some(r) = rows.next()? {
-        let answers: Option<String> = r.get(10)?;
-        sessions.push(ResponseRow {
-            session_id: r.get(0)?,
-            phone: r.get(1)?,
-            flow_id: r.get(2)?,
-            flow_version: r.get(3)?,
-            language: r.get(4)?,
-            status: r.get(5)?,
-            started_at: required(r.get(6)?, "started_at")?,
-            updated_at: required(r.get(7)?, "updated_at")?,
-            ended_at: parse_ts(r.get(8)?)?,
-            tracking_code: r.get(9)?,
-            answers: answers_json(answers.as_deref().unwrap_or("[]"))?,
-        });
+        page.push(PageColumns::try_from(r)?);
     }
-    let next = match sessions.last() {
-        Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
-        _ => None,
-    };
-    Ok(ResponsePage {
-        rows: sessions,
-        next,
-    })
+    response_page(page, limit)
 }

@@ -63,6 +63,70 @@ pub(super) const SQL_RESPONSES_PAGE: &str =
        AND (?5 IS NULL OR julianday(s.started_at) < julianday(?5))
      ORDER BY s.id LIMIT ?6";
 
+/// A row of [`SQL_RESPONSES_PAGE`], its columns in order, as either driver reads it.
+pub(super) type PageColumns = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The rows of [`SQL_RESPONSES_PAGE`] as a page of `limit` asked for.
+pub(super) fn response_page(
+    rows: Vec<PageColumns>,
+    limit: i64,
+) -> Result<ResponsePage, StoreError> {
+    let sessions = rows
+        .into_iter()
+        .map(
+            |(
+                id,
+                phone,
+                flow,
+                version,
+                language,
+                status,
+                started,
+                updated,
+                ended,
+                code,
+                answers,
+            )| {
+                Ok(ResponseRow {
+                    session_id: id,
+                    phone,
+                    flow_id: flow,
+                    flow_version: version,
+                    language,
+                    status,
+                    started_at: parse_ts(started)?
+                        .ok_or_else(|| StoreError::Corrupt("started_at missing".into()))?,
+                    updated_at: parse_ts(updated)?
+                        .ok_or_else(|| StoreError::Corrupt("updated_at missing".into()))?,
+                    ended_at: parse_ts(ended)?,
+                    tracking_code: code,
+                    answers: super::results::answers_json(answers.as_deref().unwrap_or("[]"))?,
+                })
+            },
+        )
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let next = match sessions.last() {
+        Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
+        _ => None,
+    };
+    Ok(ResponsePage {
+        rows: sessions,
+        next,
+    })
+}
+
 impl SqliteStore {
     /// See [`super::Store::responses_page`].
     pub async fn responses_page(
@@ -74,7 +138,7 @@ impl SqliteStore {
         if let Some(reader) = self.reader() {
             return reader.responses_page(filter, after, limit).await;
         }
-        let rows = sqlx::query(SQL_RESPONSES_PAGE)
+        let rows = sqlx::query_as::<_, PageColumns>(SQL_RESPONSES_PAGE)
             .bind(after.unwrap_or(0))
             .bind(&filter.flow)
             .bind(&filter.status)
@@ -83,30 +147,7 @@ impl SqliteStore {
             .bind(limit)
             .fetch_all(self.pool())
             .await?;
-        let mut sessions = Vec::with_capacity(rows.len());
-        for r in &rows {
-            sessions.push(ResponseRow {
-                session_id: r.try_get(0)?,
-                phone: r.try_get(1)?,
-                flow_id: r.try_get(2)?,
-                flow_version: r.try_get(3)?,
-                language: r.try_get(4)?,
-                status: r.try_get(5)?,
-                started_at: required_ts(r, "started_at")?,
-                updated_at: required_ts(r, "updated_at")?,
-                ended_at: parse_ts(r.try_get(8)?)?,
-                tracking_code: r.try_get(9)?,
-                answers: super::results::answers_json(r.try_get(10)?)?,
-            });
-        }
-        let next = match sessions.last() {
-            Some(last) if sessions.len() as i64 == limit => Some(last.session_id.to_string()),
-            _ => None,
-        };
-        Ok(ResponsePage {
-            rows: sessions,
-            next,
-        })
+        response_page(rows, limit)
     }
 
     /// See [`super::Store::summary_counts`].
