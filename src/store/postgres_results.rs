@@ -191,9 +191,8 @@ impl PgStore {
                 ));
             }
             drop(answers);
-            for (session, mut answers) in sessions.iter_mut().zip(given) {
-                answers.sort_unstable_by_key(|(id, a)| (a.answered_at, *id));
-                session.answers = answers.into_iter().map(|(_, a)| a).collect();
+            for (session, answers) in sessions.iter_mut().zip(given) {
+                session.answers = super::results::in_order_given(answers);
             }
         }
         tx.commit().await?;

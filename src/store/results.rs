@@ -212,7 +212,7 @@ impl Store {
             let (first, told) = start(None);
             let mut pages = VecDeque::from([first]);
             let mut next = Some(told);
-            while let Some(page) = pages.pop_front() {
+            'pages: while let Some(page) = pages.pop_front() {
                 if let Some(told) = next.take()
                     && let Ok(Some(after)) = told.await
                 {
@@ -220,27 +220,26 @@ impl Store {
                     pages.push_back(following);
                     next = Some(told);
                 }
-                let page = match page.await {
-                    Ok(Ok(page)) => page,
-                    Ok(Err(e)) => {
-                        pages.iter().for_each(|p| p.abort());
+                let page = page.await.unwrap_or_else(|failed| {
+                    Err(StoreError::Corrupt(format!(
+                        "reading a page failed: {failed}"
+                    )))
+                });
+                let rows = match page {
+                    Ok(page) => page.rows,
+                    Err(e) => {
                         let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                    Err(failed) => {
-                        pages.iter().for_each(|p| p.abort());
-                        let e = StoreError::Corrupt(format!("reading a page failed: {failed}"));
-                        let _ = tx.send(Err(e)).await;
-                        return;
+                        break;
                     }
                 };
-                for row in page.rows {
+                for row in rows {
                     if tx.send(Ok(row)).await.is_err() {
-                        pages.iter().for_each(|p| p.abort());
-                        return; // the client went away
+                        break 'pages; // the client went away
                     }
                 }
             }
+            // After a failure or a client gone, the page still being read is not wanted.
+            pages.iter().for_each(|p| p.abort());
         });
         rx
     }
@@ -335,7 +334,7 @@ impl Store {
 pub(super) fn answers_json(json: &str) -> Result<Vec<AnswerRow>, StoreError> {
     let answers: Vec<(String, String, String, String, String, i64)> = serde_json::from_str(json)
         .map_err(|e| StoreError::Corrupt(format!("a session's answers: {e}")))?;
-    let mut given = answers
+    let given = answers
         .into_iter()
         .map(|(question, raw, value, category, at, id)| {
             let answered_at = at
@@ -351,8 +350,14 @@ pub(super) fn answers_json(json: &str) -> Result<Vec<AnswerRow>, StoreError> {
             Ok((id, answer))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(in_order_given(given))
+}
+
+/// A session's answers, each with its id, in the order they were given: by time, then by id
+/// (answers stored in one transaction share their time).
+pub(super) fn in_order_given(mut given: Vec<(i64, AnswerRow)>) -> Vec<AnswerRow> {
     given.sort_unstable_by_key(|(id, a)| (a.answered_at, *id));
-    Ok(given.into_iter().map(|(_, a)| a).collect())
+    given.into_iter().map(|(_, a)| a).collect()
 }
 
 impl Store {
@@ -371,15 +376,17 @@ impl Store {
                 bytes += r(i).map(|s| s.len() as u64).unwrap_or(0);
             }
         };
+        if let Store::Sqlite(s) = self
+            && let Some(reader) = s.reader().cloned()
+        {
+            let flow = flow.to_string();
+            return tokio::task::spawn_blocking(move || {
+                super::sqlite_reader::scan_answers(&reader, SQL, &flow)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("reading answers failed: {e}")))?;
+        }
         match self {
-            Store::Sqlite(s) if s.reader().is_some() => {
-                let (reader, flow) = (s.reader().cloned().expect("a reader"), flow.to_string());
-                return tokio::task::spawn_blocking(move || {
-                    super::sqlite_reader::scan_answers(&reader, SQL, &flow)
-                })
-                .await
-                .map_err(|e| StoreError::Corrupt(format!("reading answers failed: {e}")))?;
-            }
             Store::Sqlite(s) => {
                 let mut stream = sqlx::query(SQL).bind(flow).fetch(s.pool());
                 while let Some(row) = stream.try_next().await? {
